@@ -1,0 +1,140 @@
+"""Generate student notebooks from solution notebooks (the single source of truth).
+
+In a solution notebook:
+
+* code between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines becomes one line
+  ``raise NotImplementedError("Write <question>: <hint>")`` at the marker's indentation;
+  the hint is whatever follows ``hint:`` on the BEGIN line;
+* Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
+  ``*Write your answer here.*``;
+* cells tagged ``solution-only`` are dropped;
+* every output and execution count is cleared; cell metadata (the question's
+  ``course`` entry: id, points, manual) and tags are kept.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+SOLUTION_ONLY_TAG = "solution-only"
+_CODE_BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*?))?\s*$")
+_CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
+_MD_BEGIN = re.compile(r"^\s*<!-- BEGIN SOLUTION -->\s*$")
+_MD_END = re.compile(r"^\s*<!-- END SOLUTION -->\s*$")
+STUDENT_ANSWER_MD = "*Write your answer here.*"
+
+
+class AssignError(ValueError):
+    """A solution notebook's markers or metadata are malformed."""
+
+
+def question_of(cell) -> dict | None:
+    """The ``course`` metadata of a cell: ``{"question": id, "points": n, "manual": bool}``."""
+    return cell.get("metadata", {}).get("course")
+
+
+def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Return the student version of a solution notebook (a new object)."""
+    nb = nbformat.from_dict(solution)
+    seen: set[str] = set()
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        if SOLUTION_ONLY_TAG in cell.metadata.get("tags", []):
+            continue
+        meta = question_of(cell)
+        if meta is not None:
+            if "question" not in meta or "points" not in meta:
+                raise AssignError(f"{name} cell {index}: course metadata needs 'question' and 'points', got {meta}")
+            if meta["question"] in seen:
+                raise AssignError(f"{name} cell {index}: question id {meta['question']!r} is used twice")
+            seen.add(meta["question"])
+        where = f"{name} cell {index}"
+        if cell.cell_type == "code":
+            cell.source = _strip_code(cell.source, meta and meta["question"], where)
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source = _strip_markdown(cell.source, where)
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def _strip_code(source: str, question: str | None, where: str) -> str:
+    out, inside = [], False
+    for line in source.splitlines():
+        begin = _CODE_BEGIN.match(line)
+        if begin:
+            if inside:
+                raise AssignError(f"{where}: BEGIN SOLUTION inside another solution block")
+            inside = True
+            task = f"Write {question}" if question else "Write this part"
+            hint = begin["hint"]
+            message = f"{task}: {hint}" if hint else task
+            out.append(f"{begin['indent']}raise NotImplementedError({message!r})")
+        elif _CODE_END.match(line):
+            if not inside:
+                raise AssignError(f"{where}: END SOLUTION without BEGIN SOLUTION")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise AssignError(f"{where}: BEGIN SOLUTION without END SOLUTION")
+    return "\n".join(out)
+
+
+def _strip_markdown(source: str, where: str) -> str:
+    out, inside = [], False
+    for line in source.splitlines():
+        if _MD_BEGIN.match(line):
+            if inside:
+                raise AssignError(f"{where}: nested <!-- BEGIN SOLUTION -->")
+            inside = True
+            out.append(STUDENT_ANSWER_MD)
+        elif _MD_END.match(line):
+            if not inside:
+                raise AssignError(f"{where}: <!-- END SOLUTION --> without BEGIN")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise AssignError(f"{where}: <!-- BEGIN SOLUTION --> without END")
+    return "\n".join(out)
+
+
+def render(solution_path: Path) -> str:
+    """The text of the student notebook generated from the solution notebook at ``solution_path``."""
+    solution = nbformat.read(solution_path, as_version=4)
+    return nbformat.writes(student_notebook(solution, solution_path.name)) + "\n"
+
+
+def assign(solutions: Path, students: Path, *, check: bool = False) -> list[Path]:
+    """Write ``students/NAME.ipynb`` for every ``solutions/NAME.ipynb``.
+
+    With ``check=True`` nothing is written; returns the student notebooks that are missing or
+    differ from what would be generated (an empty list means up to date).
+    """
+    solutions, students = Path(solutions), Path(students)
+    sources = sorted(solutions.glob("*.ipynb"))
+    if not sources:
+        raise AssignError(f"no solution notebooks (*.ipynb) in {solutions}")
+    changed = []
+    for path in sources:
+        target = students / path.name
+        text = render(path)
+        if target.exists() and target.read_text() == text:
+            continue
+        changed.append(target)
+        if not check:
+            students.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    if not check:
+        known = {p.name for p in sources}
+        stale = [p for p in students.glob("*.ipynb") if p.name not in known]
+        changed += stale
+        for p in stale:
+            p.unlink()
+    return changed

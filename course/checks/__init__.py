@@ -1,0 +1,155 @@
+"""Student self-checks: ``course.check("parse_mnist", parse_mnist)``.
+
+A question's public check is a list of :class:`Case` objects, registered under the question id
+by a module of this package (one module per assignment). Each case calls the student's function
+with fixed arguments and judges the result; the report prints one line per case with what was
+expected and what came, and never shows reference code.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+__all__ = ["Case", "Report", "check", "run_check", "register", "questions", "expect_array"]
+
+_REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
+
+
+@dataclass
+class Case:
+    """One call of the student's function and a judgement of what came back.
+
+    ``judge(result)`` returns None when the result is right, else a one-line
+    "expected ..., got ..." message. With ``raises`` set, the call must raise that type.
+    """
+    name: str
+    args: tuple
+    judge: Callable[[Any], str | None] | None = None
+    raises: type[BaseException] | None = None
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """The outcome of a check: one ``(case name, passed, message)`` row per case."""
+    question: str
+    rows: list[tuple[str, bool, str]]
+    not_written: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.not_written is None and all(ok for _, ok, _ in self.rows)
+
+    def __str__(self) -> str:
+        if self.not_written is not None:
+            return f"{self.question}: not written yet ({self.not_written}); fill in the stub, then run this check again"
+        lines = [f"  {'PASS' if ok else 'FAIL'}  {name}: {msg}" for name, ok, msg in self.rows]
+        n_ok = sum(ok for _, ok, _ in self.rows)
+        verdict = "all checks passed" if self.passed else f"{n_ok}/{len(self.rows)} checks passed"
+        return "\n".join([f"{self.question}: {verdict}", *lines])
+
+
+def register(question: str):
+    """Decorator: ``@register("parse_mnist")`` on a function ``cases(scratch: Path) -> list[Case]``."""
+    def decorate(make_cases):
+        _REGISTRY[question] = make_cases
+        return make_cases
+    return decorate
+
+
+def questions() -> list[str]:
+    """The ids of every question that has a public check."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def run_check(question: str, fn: Callable) -> Report:
+    """Run the public check of ``question`` on ``fn`` and return the :class:`Report`."""
+    _load_all()
+    if question not in _REGISTRY:
+        raise KeyError(f"no check for question {question!r}; known: {', '.join(sorted(_REGISTRY))}")
+    if not callable(fn):
+        return Report(question, [("call", False, f"expected a function, got {type(fn).__name__}")])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="course-check-") as scratch:
+        for case in _REGISTRY[question](Path(scratch)):
+            try:
+                result = fn(*case.args, **case.kwargs)
+            except NotImplementedError as err:
+                return Report(question, [], not_written=str(err) or "NotImplementedError")
+            except Exception as err:  # the student's bug, reported in one line
+                if case.raises is not None and isinstance(err, case.raises):
+                    rows.append((case.name, True, f"raised {type(err).__name__} as expected: {_one_line(err, scratch)}"))
+                else:
+                    expected = f"expected {case.raises.__name__}" if case.raises else "expected a result"
+                    rows.append((case.name, False, f"{expected}, but it raised {type(err).__name__}: {_one_line(err, scratch)}"))
+                continue
+            if case.raises is not None:
+                rows.append((case.name, False, f"expected {case.raises.__name__}, but it returned "
+                                               f"{_describe(result)}"))
+                continue
+            try:
+                problem = case.judge(result)
+            except Exception as err:  # a result too odd to judge
+                problem = f"could not judge the result {_describe(result)}: {type(err).__name__}: {_one_line(err, scratch)}"
+            rows.append((case.name, problem is None, problem or "as expected"))
+    return Report(question, rows)
+
+
+def check(question: str, fn: Callable) -> None:
+    """Run the public check of ``question`` on the student's ``fn`` and print its report."""
+    print(run_check(question, fn))
+
+
+def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
+                 rtol: float = 1e-6, atol: float = 1e-6, exact_dtype: bool = True) -> str | None:
+    """None if ``got`` is an array like ``expected`` (dtype, shape, values), else why not."""
+    if not isinstance(got, np.ndarray):
+        return f"{what}: expected a numpy array, got {_describe(got)}"
+    if exact_dtype and got.dtype != expected.dtype:
+        return f"{what}: expected dtype {expected.dtype}, got {got.dtype}"
+    if got.shape != expected.shape:
+        return f"{what}: expected shape {expected.shape}, got {got.shape}"
+    if got.size == 0:
+        return None
+    if np.issubdtype(got.dtype, np.number) and not np.all(np.isfinite(got)):
+        return f"{what}: expected finite values, got {int(np.sum(~np.isfinite(got)))} NaN/inf"
+    close = np.isclose(got, expected, rtol=rtol, atol=atol)
+    if not close.all():
+        idx = np.unravel_index(np.argmin(close), got.shape)
+        where = ", ".join(map(str, idx))
+        return (f"{what}: {int((~close).sum())} of {got.size} values differ; at [{where}] "
+                f"expected {_num(expected[idx])}, got {_num(got[idx])}")
+    return None
+
+
+def _num(x) -> str:
+    return f"{x:.6g}" if isinstance(x, (float, np.floating)) else str(x)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of {value.dtype} with shape {value.shape}"
+    if isinstance(value, tuple):
+        return f"tuple of {len(value)} ({', '.join(_describe(v) for v in value)})"
+    return type(value).__name__
+
+
+def _one_line(err: BaseException, scratch: str | None = None) -> str:
+    """The first line of an error message, without the check's scratch folder."""
+    text = str(err)
+    if scratch:
+        text = text.replace(scratch + "/", "")
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else "(no message)"
+
+
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")

@@ -1,0 +1,89 @@
+"""Public checks of assignment 01 (the MNIST loader)."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..data import read_image_label_pair, resolve
+from ..idx import write_idx
+from . import Case, expect_array, register
+
+
+@register("idx_header")
+def idx_header_cases(scratch: Path) -> list[Case]:
+    def header(code, dims):
+        return struct.pack(f">HBB{len(dims)}I", 0, code, len(dims), *dims)
+
+    def expect(code, shape):
+        def judge(got):
+            if not (isinstance(got, tuple) and len(got) == 2):
+                return f"expected a pair (type_code, shape), got {type(got).__name__}"
+            if got[0] != code:
+                return f"type code: expected {code} (0x{code:02X}), got {got[0]!r}"
+            if not isinstance(got[1], tuple) or tuple(got[1]) != shape:
+                return f"shape: expected the tuple {shape}, got {got[1]!r}"
+            return None
+        return judge
+
+    return [
+        Case("MNIST train images header", (header(0x08, (60000, 28, 28)) + bytes(16),),
+             expect(0x08, (60000, 28, 28))),
+        Case("MNIST test labels header", (header(0x08, (10000,)) + bytes(3),), expect(0x08, (10000,))),
+        Case("float32 header with 4 dimensions", (header(0x0D, (2, 3, 4, 5)),), expect(0x0D, (2, 3, 4, 5))),
+        Case("bytes 0-1 not zero", (b"\x01\x02\x08\x01" + bytes(4),), raises=ValueError),
+    ]
+
+
+@register("parse_mnist")
+def parse_mnist_cases(scratch: Path) -> list[Case]:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+    labels = np.array([7, 0, 9], dtype=np.uint8)
+    good_images = write_idx(scratch / "tiny-images-idx3-ubyte.gz", images)
+    good_labels = write_idx(scratch / "tiny-labels-idx1-ubyte.gz", labels)
+    # the images' bytes behind a labels magic number (2049) and vice versa
+    swapped = scratch / "swapped-images-idx3-ubyte.gz"
+    write_idx(swapped, images.reshape(-1))
+    bad_labels = write_idx(scratch / "bad-labels-idx1-ubyte.gz", labels.reshape(1, 1, 3))
+
+    def expect_pair(images, labels):
+        X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+
+        def judge(got):
+            if not (isinstance(got, tuple) and len(got) == 2):
+                return f"expected a pair (X, y), got {type(got).__name__}"
+            return expect_array(got[0], X, "X", rtol=0, atol=1e-6) or expect_array(got[1], labels, "y")
+        return judge
+
+    cases = [
+        Case("three 28x28 images (gzip)", (str(good_images), str(good_labels)), expect_pair(images, labels)),
+        Case("images file with magic 2049 must be refused", (str(swapped), str(good_labels)), raises=ValueError),
+        Case("labels file with magic 2051 must be refused", (str(good_images), str(bad_labels)), raises=ValueError),
+    ]
+    source = resolve("mnist", "test")
+    if source.images.suffix == ".gz" and source.labels.suffix == ".gz":
+        cases.append(Case(f"the MNIST test files at hand ({source.kind})", (str(source.images), str(source.labels)),
+                          expect_pair(*read_image_label_pair(source.images, source.labels))))
+    return cases
+
+
+@register("class_means")
+def class_means_cases(scratch: Path) -> list[Case]:
+    X = np.array([[0, 2], [4, 6], [1, 1], [3, 5]], dtype=np.float32)
+    y = np.array([0, 0, 1, 2], dtype=np.uint8)
+    expected = np.array([[2, 4], [1, 1], [3, 5]], dtype=np.float32)
+    big = np.random.default_rng(2).random((1000, 784), dtype=np.float32)
+    return [
+        Case("4 examples, 3 classes", (X, y), lambda got: expect_array(got, expected, "means"),
+             kwargs={"num_classes": 3}),
+        Case("1,000 x 784, 10 classes: one float32 row per class",
+             (big, np.arange(1000, dtype=np.uint8) % 10), lambda got: _shape_dtype(got, (10, 784))),
+    ]
+
+
+def _shape_dtype(got, shape) -> str | None:
+    if isinstance(got, np.ndarray) and got.shape == shape and got.dtype == np.float32:
+        return None
+    return f"expected float32 of shape {shape}, got {getattr(got, 'dtype', type(got).__name__)} {getattr(got, 'shape', '')}"

@@ -1,0 +1,49 @@
+"""Execute notebooks with nbclient, the way CI does (data pinned to the embedded sample)."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+
+#: Environment under which solution outputs are recorded and checked by nbval.
+PINNED_ENV = {"COURSE_DATA_SOURCE": "sample", "PYTHONHASHSEED": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+@contextmanager
+def pinned_environment(extra: dict[str, str] | None = None):
+    """Set PINNED_ENV (and ``extra``) in os.environ for the kernels started inside."""
+    saved = dict(os.environ)
+    os.environ.update(PINNED_ENV)
+    os.environ.update(extra or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def execute(path: str | os.PathLike, *, allow_errors: bool = False, timeout: int = 300,
+            kernel_name: str = "python3") -> nbformat.NotebookNode:
+    """Run every cell of the notebook at ``path`` in a fresh kernel (working directory: its folder).
+
+    Returns the executed notebook; the file is not changed. With ``allow_errors`` a failing cell
+    is recorded in its outputs and execution goes on.
+    """
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    with pinned_environment():
+        client.execute()
+    return nb
+
+
+def execute_in_place(path: str | os.PathLike, **kwargs) -> None:
+    """Execute a solution notebook and save it with its outputs."""
+    nb = execute(path, **kwargs)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)

@@ -1,0 +1,60 @@
+"""Small matplotlib helpers the notebooks share: digit grids and class histograms."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence[str] | None = None,
+                ncols: int = 10, title: str | None = None, captions: Sequence[str] | None = None,
+                size: float = 1.1):
+    """Show images as a grid with their labels.
+
+    Parameters
+    ----------
+    X : (N, 784) or (N, 28, 28) array, float in [0, 1] or uint8.
+    y : (N,) integer labels shown above each image (names from ``classes`` when given).
+    captions : N strings shown instead of the labels.
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(X).reshape(len(X), 28, 28)
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    vmax = 255 if images.dtype == np.uint8 else 1.0
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+        if captions is not None:
+            ax.set_title(captions[i], fontsize=9)
+        elif y is not None:
+            label = int(y[i])
+            ax.set_title(classes[label] if classes is not None else str(label), fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, title: str | None = None,
+                    num_classes: int = 10):
+    """Bar chart of how many examples each class has; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes)
+    names = list(classes) if classes is not None else [str(k) for k in range(num_classes)]
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    bars = ax.bar(names, counts, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8)
+    ax.set_xlabel("class")
+    ax.set_ylabel("number of images")
+    ax.set_ylim(0, counts.max() * 1.15)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
