@@ -1,9 +1,13 @@
 """Student self-checks: ``course.check("parse_mnist", parse_mnist)``.
 
 A question's public check is a list of :class:`Case` objects, registered under the question id
-by a module of this package (one module per assignment). Each case calls the student's function
-with fixed arguments and judges the result; the report prints one line per case with what was
-expected and what came, and never shows reference code.
+by a module of this package (one module per assignment) with ``@register``. Each case calls the
+student's function with fixed arguments and judges the result; the report prints one line per
+case with what was expected and what came, and never shows reference code.
+
+Graders add hidden cases with ``@register_hidden``: a function of a seeded generator (the grading
+seed, which students never see) returning cases whose ``judge`` may be None; such a case is
+judged by :func:`same_result` against the reference solution's output on the same arguments.
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Case", "Report", "check", "run_check", "register", "questions", "expect_array"]
+__all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "hidden_cases",
+           "questions", "expect_array", "same_result"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
+_HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
 
 
 @dataclass
@@ -27,12 +33,18 @@ class Case:
 
     ``judge(result)`` returns None when the result is right, else a one-line
     "expected ..., got ..." message. With ``raises`` set, the call must raise that type.
+    With ``judge_args`` the judge (or the comparison with the reference) looks at the
+    arguments after the call instead of the return value: for functions that update in place.
+    ``rtol``/``atol`` are the tolerances of a comparison with the reference.
     """
     name: str
     args: tuple
     judge: Callable[[Any], str | None] | None = None
     raises: type[BaseException] | None = None
     kwargs: dict = field(default_factory=dict)
+    judge_args: bool = False
+    rtol: float = 1e-5
+    atol: float = 1e-6
 
 
 @dataclass
@@ -61,6 +73,21 @@ def register(question: str):
         _REGISTRY[question] = make_cases
         return make_cases
     return decorate
+
+
+def register_hidden(question: str):
+    """Decorator: ``@register_hidden("q")`` on ``cases(rng: np.random.Generator, scratch: Path) -> list[Case]``."""
+    def decorate(make_cases):
+        _HIDDEN[question] = make_cases
+        return make_cases
+    return decorate
+
+
+def hidden_cases(question: str, seed: int, scratch: Path) -> list[Case]:
+    """The hidden cases of ``question`` for a grading seed (empty if it has none)."""
+    _load_all()
+    make = _HIDDEN.get(question)
+    return list(make(np.random.default_rng(seed), Path(scratch))) if make else []
 
 
 def questions() -> list[str]:
@@ -95,7 +122,7 @@ def run_check(question: str, fn: Callable) -> Report:
                                                f"{_describe(result)}"))
                 continue
             try:
-                problem = case.judge(result)
+                problem = case.judge(case.args if case.judge_args else result)
             except Exception as err:  # a result too odd to judge
                 problem = f"could not judge the result {_describe(result)}: {type(err).__name__}: {_one_line(err, scratch)}"
             rows.append((case.name, problem is None, problem or "as expected"))
@@ -127,6 +154,28 @@ def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
         return (f"{what}: {int((~close).sum())} of {got.size} values differ; at [{where}] "
                 f"expected {_num(expected[idx])}, got {_num(got[idx])}")
     return None
+
+
+def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "result") -> str | None:
+    """None if ``got`` matches ``expected`` (arrays by dtype, shape and values; tuples and
+    lists element by element; numbers within tolerance; anything else by ==), else why not."""
+    if isinstance(expected, np.ndarray):
+        return expect_array(got, expected, what, rtol=rtol, atol=atol)
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"{what}: expected a {type(expected).__name__} of {len(expected)}, got {_describe(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            problem = same_result(e, g, rtol=rtol, atol=atol, what=f"{what}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, (float, np.floating)) or (isinstance(expected, (int, np.integer)) and isinstance(got, (float, np.floating))):
+        try:
+            ok = bool(np.isclose(float(got), float(expected), rtol=rtol, atol=atol))
+        except (TypeError, ValueError):
+            ok = False
+        return None if ok else f"{what}: expected {_num(expected)}, got {_num(got) if isinstance(got, (int, float, np.number)) else _describe(got)}"
+    return None if got == expected else f"{what}: expected {expected!r}, got {_describe(got)}"
 
 
 def _num(x) -> str:
