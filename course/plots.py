@@ -1,4 +1,5 @@
-"""Small matplotlib helpers the notebooks share: digit grids and class histograms."""
+"""Small matplotlib helpers the notebooks share: digit grids, class histograms, learning curves
+and confusion matrices."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -54,6 +55,73 @@ def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, titl
     ax.set_xlabel("class")
     ax.set_ylabel("number of images")
     ax.set_ylim(0, counts.max() * 1.15)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: dict, *, title: str | None = None, axes=None):
+    """Loss and error rate per epoch, training beside validation.
+
+    Parameters
+    ----------
+    history : dict with lists of one float per epoch: ``train_loss``, ``val_loss``,
+        ``train_error`` and ``val_error`` (errors as fractions in [0, 1]).
+    axes : two matplotlib Axes to draw into (they are cleared); default a new figure.
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = axes[0].figure
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    for ax, key, label in [(axes[0], "loss", "cross-entropy loss"), (axes[1], "error", "error rate (%)")]:
+        ax.clear()
+        scale = 100 if key == "error" else 1
+        for split, style in [("train", "-o"), ("val", "-s")]:
+            values = np.asarray(history[f"{split}_{key}"], dtype=float) * scale
+            ax.plot(epochs, values, style, markersize=3,
+                    label="training" if split == "train" else "validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if len(epochs) < 12:
+            ax.set_xticks(epochs)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequence[str] | None = None,
+                     num_classes: int = 10, title: str | None = None):
+    """Counts of (true class, predicted class) as an annotated image; returns the Figure.
+
+    Parameters
+    ----------
+    y_true, y_pred : (N,) integer labels in 0..num_classes-1.
+    """
+    import matplotlib.pyplot as plt
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    names = list(classes) if classes is not None else [str(k) for k in range(num_classes)]
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="number of test images")
+    for (i, j), count in np.ndenumerate(counts):
+        if count:
+            dark = count > counts.max() / 2
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_xticks(range(num_classes), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
+                  if max(map(len, names)) > 2 else "center")
+    ax.set_yticks(range(num_classes), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -158,9 +158,18 @@ def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
 
 def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "result") -> str | None:
     """None if ``got`` matches ``expected`` (arrays by dtype, shape and values; tuples and
-    lists element by element; numbers within tolerance; anything else by ==), else why not."""
+    lists element by element; dicts key by key; numbers within tolerance; anything else by ==), else why not."""
     if isinstance(expected, np.ndarray):
         return expect_array(got, expected, what, rtol=rtol, atol=atol)
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            keys = sorted(got) if isinstance(got, dict) else None
+            return f"{what}: expected a dict with keys {sorted(expected)}, got {_describe(got) if keys is None else keys}"
+        for key in expected:
+            problem = same_result(expected[key], got[key], rtol=rtol, atol=atol, what=f"{what}[{key!r}]")
+            if problem:
+                return problem
+        return None
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return f"{what}: expected a {type(expected).__name__} of {len(expected)}, got {_describe(got)}"

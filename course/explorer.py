@@ -1,0 +1,291 @@
+"""The hyperparameter explorer of notebook 03: sliders that retrain softmax regression and redraw.
+
+Three layers, each testable alone:
+
+* :class:`Settings` — one value per slider;
+* :func:`train_and_score` — the pure training function: settings, the student's epoch function
+  and the data in, a :class:`Result` out (learning curves, validation accuracy, or one line
+  saying what went wrong with the student's function);
+* :class:`Explorer` — the ipywidgets controls; a change of any control calls back into
+  :func:`train_and_score` and redraws the curves in an Output widget.
+
+The explorer trains with the student's own epoch function, either
+``softmax_regression_epoch_l2(X, y, W, b, lr=, batch=, l2=)`` (weights, biases, L2) or
+``softmax_regression_epoch(X, y, theta, lr=, batch=)`` (no biases; the L2 slider is then off).
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from .data import DATASETS, load_dataset
+from .search import check_hyperparameters, train_validation_split
+
+__all__ = ["Settings", "Result", "Data", "load_data", "train_and_score", "Explorer", "explore"]
+
+LEARNING_RATES = (-3.0, 1.0)            # log10 range of the learning-rate slider
+BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
+L2_STRENGTHS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+TRAIN_SIZES = (250, 500, 1000, 2000, 5000, 10000, 20000, 48000)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One value per control; the defaults are the explorer's start (and retrain in well under 1 s)."""
+    lr: float = 0.1
+    batch: int = 100
+    epochs: int = 10
+    l2: float = 0.0
+    train_size: int = 2000
+    dataset: str = "mnist"
+
+
+@dataclass
+class Data:
+    """A training/validation split of one dataset, and a line saying which data it is."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    description: str
+
+
+@dataclass
+class Result:
+    """What one training run gave.
+
+    ``history`` holds one float per epoch under ``train_loss``, ``val_loss``, ``train_error``,
+    ``val_error``; ``message`` is one line when the student's function could not be used (then
+    ``history`` is None); ``seconds`` is the training time.
+    """
+    settings: Settings
+    history: dict | None = None
+    message: str | None = None
+    data: str = ""
+    seconds: float = 0.0
+    W: np.ndarray | None = field(default=None, repr=False)
+    b: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return None if self.history is None else 1 - self.history["val_error"][-1]
+
+    def summary(self) -> str:
+        """One line: the validation accuracy and loss reached, or the message."""
+        if self.history is None:
+            return self.message or ""
+        h, s = self.history, self.settings
+        return (f"lr={s.lr:.3g}, batch={s.batch}, {s.epochs} epochs, L2={s.l2:g}, {s.train_size:,} training images: "
+                f"validation accuracy {100 * (1 - h['val_error'][-1]):.2f} %, loss {h['val_loss'][-1]:.4f} "
+                f"(training {100 * (1 - h['train_error'][-1]):.2f} %) in {self.seconds:.2f} s")
+
+
+def load_data(dataset: str = "mnist", seed: int = 0) -> Data:
+    """The 80/20 training/validation split of ``dataset``'s training set (MNIST if it is not available)."""
+    pair = load_dataset(dataset, "train", fallback="mnist", verbose=False)
+    X, y = pair
+    X_train, y_train, X_val, y_val = train_validation_split(X, y, 0.2, seed=seed)
+    used = pair.source.dataset
+    note = "" if used.key == dataset else f" ({DATASETS[dataset].title} is not available here)"
+    return Data(X_train, y_train, X_val, y_val,
+                f"{used.title}{note}: {len(y_train):,} training / {len(y_val):,} validation images ({pair.source.kind})")
+
+
+def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Result:
+    """Train softmax regression from zero with the student's ``epoch_fn``, evaluating after each epoch.
+
+    Raises ValueError, before any training, for a hyperparameter out of range (including a
+    batch larger than ``settings.train_size``). Any failure of ``epoch_fn`` (not written yet,
+    raises, returns instead of updating in place, NaN/inf weights) gives a Result whose
+    ``message`` is one line naming the function, what was expected and what came.
+    """
+    if isinstance(settings.train_size, bool) or not isinstance(settings.train_size, (int, np.integer)) \
+            or settings.train_size < 1:
+        raise ValueError(f"train_size must be a positive integer, got {settings.train_size!r}")
+    s = replace(settings, train_size=min(int(settings.train_size), len(data.y_train)))  # "all" if larger
+    n = s.train_size
+    check_hyperparameters(n=n, lr=s.lr, batch=s.batch, l2=s.l2, epochs=s.epochs)
+    name = getattr(epoch_fn, "__name__", "the epoch function")
+    with_bias = _takes_bias(epoch_fn)
+    if not with_bias and s.l2 > 0:
+        return Result(s, message=f"{name} has no L2 term: set L2 to 0, or explore with softmax_regression_epoch_l2")
+    X, y = data.X_train[:n], data.y_train[:n]
+    K = 10
+    W = np.zeros((X.shape[1], K), dtype=np.float32)
+    b = np.zeros(K, dtype=np.float32)
+    history = {key: [] for key in ("train_loss", "val_loss", "train_error", "val_error")}
+    start = time.perf_counter()
+    for epoch in range(1, s.epochs + 1):
+        before = W.copy() if epoch == 1 else None
+        try:
+            if with_bias:
+                returned = epoch_fn(X, y, W, b, lr=s.lr, batch=s.batch, l2=s.l2)
+            else:
+                returned = epoch_fn(X, y, W, lr=s.lr, batch=s.batch)
+        except NotImplementedError as err:
+            return Result(s, message=f"Write {name} first: the explorer trains with your {name}, "
+                                     f"which still raises NotImplementedError", data=data.description)
+        except Exception as err:  # the student's bug, in one line
+            first = (str(err).strip().splitlines() or ["(no message)"])[0][:200]
+            return Result(s, message=f"{name} raised {type(err).__name__} in epoch {epoch}: {first}",
+                          data=data.description)
+        problem = _check_update(name, W, b, before, returned, epoch, s)
+        if problem:
+            return Result(s, message=problem, data=data.description)
+        for split, (Xs, ys) in (("train", (X, y)), ("val", (data.X_val, data.y_val))):
+            loss, error = _loss_and_error(Xs @ W + b, ys)
+            history[f"{split}_loss"].append(loss)
+            history[f"{split}_error"].append(error)
+    return Result(s, history, data=data.description, seconds=time.perf_counter() - start, W=W, b=b)
+
+
+def _takes_bias(epoch_fn) -> bool:
+    try:
+        params = inspect.signature(epoch_fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return "b" in params or "l2" in params
+
+
+def _check_update(name, W, b, before, returned, epoch, s) -> str | None:
+    """One line if the epoch function did not update W (and b) in place as expected."""
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        return (f"{name} made the weights NaN/inf in epoch {epoch} (lr={s.lr:.3g}, batch={s.batch}): expected "
+                f"finite weights; a smaller learning rate or a softmax that subtracts the row maximum fixes this")
+    if before is not None and np.array_equal(before, W):
+        got = "None" if returned is None else (
+            f"an array of shape {returned.shape}" if isinstance(returned, np.ndarray) else type(returned).__name__)
+        return (f"{name} left W unchanged after one epoch: expected it to update W in place "
+                f"(W -= ...), it returned {got} and W is still all zeros")
+    return None
+
+
+def _loss_and_error(H: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Average cross-entropy (log-sum-exp with the row max) and error rate of logits H (n, K)."""
+    top = H.max(axis=1, keepdims=True)
+    log_sum = np.log(np.exp(H - top).sum(axis=1)) + top[:, 0]
+    loss = float(np.mean(log_sum - H[np.arange(len(y)), y]))
+    return loss, float(np.mean(H.argmax(axis=1) != y))
+
+
+def draw(result: Result, axes) -> None:
+    """Draw ``result``'s learning curves into two Axes, titled with its accuracy."""
+    from .plots import learning_curves
+
+    learning_curves(result.history, axes=axes)
+    axes[0].figure.suptitle(f"{result.data}\n{result.summary()}", fontsize=9)
+    axes[0].figure.tight_layout()
+
+
+class Explorer:
+    """Sliders for learning rate (log scale), batch size, epochs, L2 strength, training-set size and
+    dataset; every change retrains with ``epoch_fn`` and redraws. Display it in a notebook cell.
+
+    ``controls`` maps each :class:`Settings` field to its widget; ``result`` is the latest
+    :class:`Result` (set ``controls["lr"].value = 0.5`` and read ``result``: that is how the tests
+    drive it). ``loader(dataset)`` returns a :class:`Data` (default :func:`load_data`, cached).
+    """
+
+    def __init__(self, epoch_fn: Callable, settings: Settings = Settings(), loader: Callable[[str], Data] = load_data):
+        import ipywidgets as w
+
+        self.epoch_fn, self._loader, self._data = epoch_fn, loader, {}
+        style, layout = {"description_width": "110px"}, w.Layout(width="360px")
+        common = dict(continuous_update=False, style=style, layout=layout)
+        self.controls = {
+            "lr": w.FloatLogSlider(value=settings.lr, base=10, min=LEARNING_RATES[0], max=LEARNING_RATES[1],
+                                   step=0.25, readout_format=".3g", description="learning rate", **common),
+            "batch": w.SelectionSlider(options=BATCH_SIZES, value=settings.batch, description="batch size", **common),
+            "epochs": w.IntSlider(value=settings.epochs, min=1, max=30, description="epochs", **common),
+            "l2": w.SelectionSlider(options=[(f"{v:g}", v) for v in L2_STRENGTHS], value=settings.l2,
+                                    description="L2 strength", **common),
+            "train_size": w.SelectionSlider(options=TRAIN_SIZES, value=settings.train_size,
+                                            description="training images", **common),
+            "dataset": w.Dropdown(options=[(d.title, key) for key, d in DATASETS.items()], value=settings.dataset,
+                                  description="dataset", style=style, layout=layout),
+        }
+        if not _takes_bias(epoch_fn):
+            self.controls["l2"].disabled = True
+        self.output = w.Output()
+        self.widget = w.VBox([w.HBox([w.VBox([self.controls[k] for k in ("lr", "batch", "epochs")]),
+                                      w.VBox([self.controls[k] for k in ("l2", "train_size", "dataset")])]),
+                              self.output])
+        self.result: Result | None = None
+        self.update()
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+
+    def settings(self) -> Settings:
+        """The current control values."""
+        return Settings(**{name: control.value for name, control in self.controls.items()})
+
+    def data(self, dataset: str) -> Data:
+        if dataset not in self._data:
+            self._data[dataset] = self._loader(dataset)
+        return self._data[dataset]
+
+    def _on_change(self, change) -> None:
+        self.update()
+
+    def update(self) -> Result:
+        """Retrain with the current settings and redraw; returns the new :class:`Result`."""
+        settings = self.settings()
+        data = self.data(settings.dataset)
+        try:
+            self.result = train_and_score(settings, self.epoch_fn, data)
+        except ValueError as err:  # e.g. a batch larger than the training set
+            self.result = Result(settings, message=f"cannot train: {err}", data=data.description)
+        self._redraw()
+        return self.result
+
+    def figure(self):
+        """A new Figure of the current result (or None when there are no curves to show)."""
+        import matplotlib.pyplot as plt
+
+        if self.result is None or self.result.history is None:
+            return None
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        draw(self.result, axes)
+        return fig
+
+    def _redraw(self) -> None:
+        import matplotlib.pyplot as plt
+
+        fig = self.figure()
+        if not _in_kernel():  # tests and benchmarks: render the figure as the notebook would, show nothing
+            self.output.outputs = ()
+            if fig is not None:
+                fig.savefig(io.BytesIO(), format="png")
+                plt.close(fig)
+            return
+        from IPython.display import display
+        with self.output:
+            self.output.clear_output(wait=True)
+            if fig is None:
+                print(self.result.message)
+            else:
+                display(fig)
+                plt.close(fig)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        display(self.widget)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def explore(epoch_fn: Callable, **settings) -> Explorer:
+    """Build an :class:`Explorer` on ``epoch_fn`` starting at ``Settings(**settings)``; show it in a cell."""
+    return Explorer(epoch_fn, Settings(**settings))

@@ -1,0 +1,310 @@
+"""Hyperparameter search for softmax regression, many models at once.
+
+The model of notebook 03: logits ``X @ W + b``, average cross-entropy, L2 penalty
+``(l2 / 2) * ||W||^2`` on the weights only, minibatch SGD in order over the data, starting from
+zero. :func:`train_many` trains C configurations that share a batch size *side by side*: their
+weight matrices are the column blocks of one ``(D, C * K)`` matrix, so each step is two large
+matrix products instead of 2C small ones; every epoch count is read off the same run by
+evaluating on the validation set after each epoch that is asked for. A configuration whose
+numbers turn NaN or infinite is frozen, reported and excluded, and the others carry on.
+
+:func:`search` runs a whole grid (learning rate x L2 x batch size x epochs) this way and returns a
+:class:`SearchResult`. :func:`check_hyperparameters` is the ValueError every tool raises, before
+any training, for a hyperparameter out of range. :func:`train_validation_split` is the seeded
+80/20 split the notebooks use.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["check_hyperparameters", "train_validation_split", "train_many", "Evaluations",
+           "search", "SearchResult", "search_flops"]
+
+
+def check_hyperparameters(*, n: int, lr=None, batch=None, l2=None, epochs=None) -> None:
+    """Raise ValueError naming the first hyperparameter out of range (None = not checked).
+
+    ``lr`` must be a finite number > 0, ``batch`` an integer in 1..n (n = training examples),
+    ``l2`` a finite number >= 0, ``epochs`` an integer >= 1.
+    """
+    def number(name, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        return float(value)
+
+    def integer(name, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        return int(value)
+
+    if lr is not None:
+        value = number("lr", lr)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"lr (learning rate) must be a finite number > 0, got {lr!r}")
+    if batch is not None:
+        value = integer("batch", batch)
+        if not 1 <= value <= n:
+            raise ValueError(f"batch (batch size) must be between 1 and the number of training "
+                             f"examples ({n:,}), got {value:,}")
+    if l2 is not None:
+        value = number("l2", l2)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"l2 (L2 strength) must be a finite number >= 0, got {l2!r}")
+    if epochs is not None:
+        value = integer("epochs", epochs)
+        if value < 1:
+            raise ValueError(f"epochs must be at least 1, got {value}")
+
+
+def train_validation_split(X: np.ndarray, y: np.ndarray, validation: float = 0.2, seed: int = 0):
+    """A seeded random split into training and validation parts.
+
+    Parameters
+    ----------
+    X : (N, D) array; y : (N,) labels.
+    validation : the fraction of the examples held out for validation (default 20 %).
+    seed : seed of the permutation (``np.random.default_rng(seed)``).
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val : the rows of X and y, shuffled; the validation part has
+    ``round(validation * N)`` rows.
+    """
+    if not 0 < validation < 1:
+        raise ValueError(f"validation must be a fraction between 0 and 1, got {validation!r}")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X):,} rows but y has {len(y):,} labels; expected the same count")
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = int(round(validation * len(y)))
+    train, val = order[n_val:], order[:n_val]
+    return X[train], y[train], X[val], y[val]
+
+
+@dataclass
+class Evaluations:
+    """What :func:`train_many` measured: one row per evaluated epoch, one column per configuration.
+
+    ``val_loss`` and ``val_error`` are float64 (E, C), NaN for a diverged configuration;
+    ``diverged_at`` is int (C,): the first epoch with non-finite numbers, 0 if none.
+    ``W`` (D, C, K) and ``b`` (C, K) are the final parameters (zero for diverged ones).
+    """
+    epochs: list[int]
+    val_loss: np.ndarray
+    val_error: np.ndarray
+    diverged_at: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+
+
+def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+               lrs: Sequence[float], l2s: Sequence[float], batch: int, epochs: Sequence[int],
+               num_classes: int = 10) -> Evaluations:
+    """Train C softmax-regression models that share a batch size, side by side.
+
+    Model c has learning rate ``lrs[c]`` and L2 strength ``l2s[c]``; each does exactly what
+    one-at-a-time SGD does (zero start; one pass in order over minibatches per epoch, the
+    last one possibly smaller; average batch gradient plus ``l2 * W``; biases not penalised).
+
+    Parameters
+    ----------
+    X : float32 (N, D) training inputs; y : uint8 (N,) labels in 0..num_classes-1.
+    X_val, y_val : the validation set, float32 (M, D) and (M,).
+    lrs, l2s : C learning rates and C L2 strengths.
+    batch : the shared batch size.
+    epochs : the epoch counts to evaluate after (training runs to the largest).
+
+    Returns
+    -------
+    Evaluations, whose row i is the validation loss and error after ``sorted(epochs)[i]`` epochs.
+    """
+    lrs, l2s = np.asarray(lrs, dtype=np.float64), np.asarray(l2s, dtype=np.float64)
+    if lrs.shape != l2s.shape or lrs.ndim != 1:
+        raise ValueError(f"lrs and l2s must be two lists of the same length, got {lrs.shape} and {l2s.shape}")
+    evaluate_at = sorted({int(e) for e in epochs})
+    for lr, l2 in zip(lrs, l2s):
+        check_hyperparameters(n=len(X), lr=float(lr), l2=float(l2))
+    check_hyperparameters(n=len(X), batch=batch, epochs=evaluate_at[0] if evaluate_at else 0)
+    X, X_val = _as_float32(X, "X"), _as_float32(X_val, "X_val")
+    C, K, (N, D) = len(lrs), num_classes, X.shape
+    # Column k*C + c of W holds class k of model c: the softmax then reduces over axis 1 of a
+    # (m, K, C) view, whose contiguous last axis numpy vectorises (axis 2 of (m, C, K) is slow).
+    one_hot = np.eye(K, dtype=np.float32)[y][:, :, None]           # (N, K, 1)
+    W = np.zeros((D, K * C), dtype=np.float32)
+    b = np.zeros(K * C, dtype=np.float32)
+    step = np.tile(lrs, K).astype(np.float32)                      # per column: lr
+    decay = np.tile(1 - lrs * l2s, K).astype(np.float32)           # per column: 1 - lr * l2
+    any_decay = bool(np.any(l2s > 0))
+    grad = np.empty_like(W)                                        # lr * X_b^T (Z - I_y) / m, reused
+    diverged_at = np.zeros(C, dtype=np.int64)
+    val_loss = np.full((len(evaluate_at), C), np.nan)
+    val_error = np.full((len(evaluate_at), C), np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, evaluate_at[-1] + 1):
+            for start in range(0, N, batch):
+                Xb = X[start:start + batch]
+                m = len(Xb)
+                H = Xb @ W
+                H += b
+                Z = H.reshape(m, K, C)                               # logits -> softmax - I_y, in place
+                Z -= Z.max(axis=1, keepdims=True)
+                np.maximum(Z, -60, out=Z)   # exp(<-87) is subnormal, and subnormals slow the products down
+                np.exp(Z, out=Z)
+                Z /= Z.sum(axis=1, keepdims=True)
+                Z -= one_hot[start:start + batch]
+                H *= step / np.float32(m)                            # lr * (Z - I_y) / m
+                b -= H.sum(axis=0)
+                if any_decay:
+                    W *= decay                                       # W - lr * l2 * W ...
+                np.matmul(Xb.T, H, out=grad)                         # ... - lr * X_b^T (Z - I_y) / m
+                W -= grad
+            bad = ~(np.isfinite(W.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)
+            new = bad & (diverged_at == 0)
+            if new.any():                                            # freeze them at zero
+                diverged_at[new] = epoch
+                cols = np.tile(new, K)
+                W[:, cols], b[cols], step[cols], decay[cols] = 0, 0, 0, 1
+            if epoch in evaluate_at:
+                row = evaluate_at.index(epoch)
+                val_loss[row], val_error[row] = _evaluate(X_val, y_val, W, b, C, K)
+                val_loss[row, diverged_at > 0] = np.nan
+                val_error[row, diverged_at > 0] = np.nan
+    return Evaluations(evaluate_at, val_loss, val_error, diverged_at,
+                       W.reshape(D, K, C).transpose(0, 2, 1).copy(), b.reshape(K, C).T.copy())
+
+
+def _evaluate(X, y, W, b, C, K, chunk=4096):
+    """Average cross-entropy and error rate of the C models (columns k*C + c) on (X, y): two (C,) arrays."""
+    loss, wrong = np.zeros(C), np.zeros(C)
+    for start in range(0, len(X), chunk):
+        H = (X[start:start + chunk] @ W + b).reshape(-1, K, C)
+        yb = y[start:start + chunk].astype(np.intp)
+        top = H.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(H - top).sum(axis=1)) + top[:, 0]           # log-sum-exp, (n, C)
+        picked = np.take_along_axis(H, yb[:, None, None], axis=1)[:, 0]    # h_y, (n, C)
+        loss += (log_sum - picked).sum(axis=0, dtype=np.float64)
+        wrong += (H.argmax(axis=1) != yb[:, None]).sum(axis=0)
+    return loss / len(X), wrong / len(X)
+
+
+def _as_float32(X, name):
+    X = np.asarray(X)
+    if X.dtype != np.float32 or not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    return X
+
+
+@dataclass
+class SearchResult:
+    """Every configuration of a grid and its validation numbers, one entry per configuration.
+
+    Arrays of equal length: ``lr``, ``l2``, ``batch``, ``epochs``, ``val_loss``, ``val_error``,
+    ``diverged_at`` (epoch at which the run went NaN/inf, 0 if it did not); ``seconds`` is the
+    wall time of the search.
+    """
+    lr: np.ndarray
+    l2: np.ndarray
+    batch: np.ndarray
+    epochs: np.ndarray
+    val_loss: np.ndarray
+    val_error: np.ndarray
+    diverged_at: np.ndarray
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.lr)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """True for the configurations excluded because their run turned NaN/inf."""
+        return self.diverged_at > 0
+
+    def best(self) -> int:
+        """Index of the configuration with the lowest validation loss among those that did not diverge."""
+        if self.diverged.all():
+            raise ValueError("every configuration diverged (NaN/inf); there is no best one")
+        return int(np.nanargmin(np.where(self.diverged, np.nan, self.val_loss)))
+
+    def config(self, i: int) -> dict:
+        """Configuration ``i`` as keyword arguments: lr, l2, batch, epochs."""
+        return {"lr": float(self.lr[i]), "l2": float(self.l2[i]), "batch": int(self.batch[i]),
+                "epochs": int(self.epochs[i])}
+
+    def table(self, top: int = 5) -> str:
+        """The ``top`` configurations by validation loss, then one line about the diverged ones."""
+        order = [i for i in np.argsort(np.where(self.diverged, np.inf, self.val_loss), kind="stable")
+                 if not self.diverged[i]][:top]
+        lines = [f"{'lr':>9} {'L2':>9} {'batch':>6} {'epochs':>6} {'val loss':>9} {'val acc':>8}"]
+        for i in order:
+            lines.append(f"{self.lr[i]:9.2g} {self.l2[i]:9.2g} {self.batch[i]:6d} {self.epochs[i]:6d} "
+                         f"{self.val_loss[i]:9.4f} {100 * (1 - self.val_error[i]):7.2f}%")
+        lines.append(self.divergence_summary())
+        return "\n".join(lines)
+
+    def divergence_summary(self) -> str:
+        """One line: how many configurations diverged and which (learning rate, L2, batch size)."""
+        if not self.diverged.any():
+            return "diverged (NaN/inf): none"
+        runs = sorted({(float(self.lr[i]), float(self.l2[i]), int(self.batch[i]))
+                       for i in np.flatnonzero(self.diverged)})
+        shown = ", ".join(f"lr={lr:.2g} L2={l2:.2g} batch={b}" for lr, l2, b in runs[:4])
+        more = f" and {len(runs) - 4} more" if len(runs) > 4 else ""
+        return (f"diverged (NaN/inf), excluded: {int(self.diverged.sum())} of {len(self)} configurations, "
+                f"from {len(runs)} runs: {shown}{more}")
+
+
+def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+           lrs: Sequence[float], l2s: Sequence[float], batches: Sequence[int], epochs: Sequence[int],
+           num_classes: int = 10, progress: Callable[[str], None] | None = None) -> SearchResult:
+    """Grid search over learning rate x L2 strength x batch size x epochs, vectorised.
+
+    For each batch size one :func:`train_many` run trains all ``len(lrs) * len(l2s)`` models
+    together up to ``max(epochs)`` and evaluates them after each epoch count in ``epochs``:
+    ``len(batches)`` runs score all ``len(lrs) * len(l2s) * len(batches) * len(epochs)``
+    configurations. Every hyperparameter is checked (ValueError) before any training.
+    ``progress`` is called with one line after each batch size.
+    """
+    import time
+
+    epochs = sorted({int(e) for e in epochs})
+    if not (len(lrs) and len(l2s) and len(batches) and epochs):
+        raise ValueError("lrs, l2s, batches and epochs must each hold at least one value")
+    for lr in lrs:
+        check_hyperparameters(n=len(X), lr=lr)
+    for l2 in l2s:
+        check_hyperparameters(n=len(X), l2=l2)
+    for batch in batches:
+        check_hyperparameters(n=len(X), batch=batch)
+    for e in epochs:
+        check_hyperparameters(n=len(X), epochs=e)
+    lr_grid, l2_grid = (a.ravel() for a in np.meshgrid(np.asarray(lrs, float), np.asarray(l2s, float), indexing="ij"))
+    columns = {name: [] for name in ("lr", "l2", "batch", "epochs", "val_loss", "val_error", "diverged_at")}
+    start = time.perf_counter()
+    for batch in batches:
+        run = train_many(X, y, X_val, y_val, lrs=lr_grid, l2s=l2_grid, batch=int(batch), epochs=epochs,
+                         num_classes=num_classes)
+        for row, e in enumerate(run.epochs):
+            columns["lr"].append(lr_grid)
+            columns["l2"].append(l2_grid)
+            columns["batch"].append(np.full(len(lr_grid), int(batch)))
+            columns["epochs"].append(np.full(len(lr_grid), e))
+            columns["val_loss"].append(run.val_loss[row])
+            columns["val_error"].append(run.val_error[row])
+            columns["diverged_at"].append(np.where((run.diverged_at > 0) & (run.diverged_at <= e), run.diverged_at, 0))
+        if progress is not None:
+            progress(f"batch {batch}: {len(lr_grid)} models x {len(epochs)} epoch counts "
+                     f"in {time.perf_counter() - start:.1f} s so far")
+    arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
+    return SearchResult(**arrays, seconds=time.perf_counter() - start)
+
+
+def search_flops(n_train: int, n_val: int, dim: int, models: int, batches: int, max_epochs: int,
+                 evaluations: int, num_classes: int = 10) -> float:
+    """The matrix-product FLOPs of a :func:`search`: forward and weight-gradient products
+    (2 x 2 N D CK per epoch) and one validation product (2 M D CK) per evaluated epoch."""
+    width = models * num_classes
+    per_batch_size = max_epochs * 4 * n_train * dim * width + evaluations * 2 * n_val * dim * width
+    return float(per_batch_size) * batches
