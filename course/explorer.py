@@ -82,7 +82,7 @@ class Result:
         h, s = self.history, self.settings
         return (f"lr={s.lr:.3g}, batch={s.batch}, {s.epochs} epochs, L2={s.l2:g}, {s.train_size:,} training images: "
                 f"validation accuracy {100 * (1 - h['val_error'][-1]):.2f} %, loss {h['val_loss'][-1]:.4f} "
-                f"(training {100 * (1 - h['train_error'][-1]):.2f} %) in {self.seconds:.2f} s")
+                f"(training {100 * (1 - h['train_error'][-1]):.2f} %)")
 
 
 def load_data(dataset: str = "mnist", seed: int = 0) -> Data:

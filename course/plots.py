@@ -72,6 +72,7 @@ def learning_curves(history: dict, *, title: str | None = None, axes=None):
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -88,8 +89,7 @@ def learning_curves(history: dict, *, title: str | None = None, axes=None):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-        if len(epochs) < 12:
-            ax.set_xticks(epochs)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

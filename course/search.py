@@ -144,14 +144,16 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     val_error = np.full((len(evaluate_at), C), np.nan)
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, evaluate_at[-1] + 1):
-            for start in range(0, N, batch):
+            for step_number, start in enumerate(range(0, N, batch)):
+                if any_decay and step_number % 64 == 0:
+                    _flush_subnormal(W)
                 Xb = X[start:start + batch]
                 m = len(Xb)
                 H = Xb @ W
                 H += b
                 Z = H.reshape(m, K, C)                               # logits -> softmax - I_y, in place
                 Z -= Z.max(axis=1, keepdims=True)
-                np.maximum(Z, -60, out=Z)   # exp(<-87) is subnormal, and subnormals slow the products down
+                np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
                 np.exp(Z, out=Z)
                 Z /= Z.sum(axis=1, keepdims=True)
                 Z -= one_hot[start:start + batch]
@@ -176,6 +178,16 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                        W.reshape(D, K, C).transpose(0, 2, 1).copy(), b.reshape(K, C).T.copy())
 
 
+def _flush_subnormal(W: np.ndarray, tiny: float = 1e-30) -> None:
+    """Set weights smaller than ``tiny`` in magnitude to zero, in place.
+
+    The L2 decay W *= (1 - lr * l2) drives rarely-updated weights (border pixels) down towards the
+    subnormal range (below 1.2e-38), where every matrix product touching them slows down several
+    times. Weights of 1e-30 are zero to float32 precision beside the others.
+    """
+    np.copyto(W, 0, where=np.abs(W) < tiny)
+
+
 def _evaluate(X, y, W, b, C, K, chunk=4096):
     """Average cross-entropy and error rate of the C models (columns k*C + c) on (X, y): two (C,) arrays."""
     loss, wrong = np.zeros(C), np.zeros(C)
@@ -183,7 +195,8 @@ def _evaluate(X, y, W, b, C, K, chunk=4096):
         H = (X[start:start + chunk] @ W + b).reshape(-1, K, C)
         yb = y[start:start + chunk].astype(np.intp)
         top = H.max(axis=1, keepdims=True)
-        log_sum = np.log(np.exp(H - top).sum(axis=1)) + top[:, 0]           # log-sum-exp, (n, C)
+        shifted = np.maximum(H - top, -80)                                    # no subnormal exp()
+        log_sum = np.log(np.exp(shifted).sum(axis=1)) + top[:, 0]             # log-sum-exp, (n, C)
         picked = np.take_along_axis(H, yb[:, None, None], axis=1)[:, 0]    # h_y, (n, C)
         loss += (log_sum - picked).sum(axis=0, dtype=np.float64)
         wrong += (H.argmax(axis=1) != yb[:, None]).sum(axis=0)
@@ -253,7 +266,7 @@ class SearchResult:
         shown = ", ".join(f"lr={lr:.2g} L2={l2:.2g} batch={b}" for lr, l2, b in runs[:4])
         more = f" and {len(runs) - 4} more" if len(runs) > 4 else ""
         return (f"diverged (NaN/inf), excluded: {int(self.diverged.sum())} of {len(self)} configurations, "
-                f"from {len(runs)} runs: {shown}{more}")
+                f"from {len(runs)} run{'s' if len(runs) > 1 else ''}: {shown}{more}")
 
 
 def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,

@@ -1,0 +1,143 @@
+"""The hyperparameter explorer: driven by setting slider values, as a student would."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course import explorer as ex
+from course.questions import load_definitions
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return load_definitions(ROOT / "solutions" / "03_sgd.ipynb")
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    rng = np.random.default_rng(0)
+    centres = rng.random((10, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 700).astype(np.uint8)
+    X = np.clip(centres[y] + rng.normal(scale=0.3, size=(700, 784)), 0, 1).astype(np.float32)
+    return ex.Data(X[:500], y[:500], X[500:], y[500:], "synthetic: 500 training / 200 validation images")
+
+
+def make_explorer(fn, data, **settings):
+    return ex.Explorer(fn, ex.Settings(**{"train_size": 500, "epochs": 3, **settings}), loader=lambda name: data)
+
+
+def test_slider_changes_retrain_and_redraw(ref, small_data):
+    explorer = make_explorer(ref["softmax_regression_epoch_l2"], small_data)
+    first = explorer.result
+    assert first.message is None and len(first.history["val_loss"]) == 3
+    assert 0 <= first.val_accuracy <= 1
+
+    explorer.controls["lr"].value = 0.5
+    assert explorer.result is not first and explorer.result.settings.lr == pytest.approx(0.5)
+    explorer.controls["epochs"].value = 5
+    assert [len(v) for v in explorer.result.history.values()] == [5, 5, 5, 5]
+    explorer.controls["batch"].value = 50
+    explorer.controls["l2"].value = 1e-2
+    explorer.controls["train_size"].value = 250
+    s = explorer.result.settings
+    assert (s.batch, s.l2, s.train_size, s.epochs) == (50, 1e-2, 250, 5)
+    # the result is what the pure function gives for these settings
+    again = ex.train_and_score(s, ref["softmax_regression_epoch_l2"], small_data)
+    np.testing.assert_allclose(again.history["val_loss"], explorer.result.history["val_loss"], rtol=1e-6)
+    assert "validation accuracy" in explorer.result.summary()
+    assert explorer.figure() is not None
+
+
+def test_a_larger_learning_rate_learns_faster_here(ref, small_data):
+    fn = ref["softmax_regression_epoch_l2"]
+    slow = ex.train_and_score(ex.Settings(lr=0.001, epochs=3, train_size=500), fn, small_data)
+    fast = ex.train_and_score(ex.Settings(lr=0.3, epochs=3, train_size=500), fn, small_data)
+    assert fast.history["val_loss"][-1] < slow.history["val_loss"][-1]
+
+
+def test_train_size_larger_than_the_data_means_all(ref, small_data):
+    result = ex.train_and_score(ex.Settings(train_size=48000, epochs=1), ref["softmax_regression_epoch_l2"], small_data)
+    assert result.settings.train_size == 500 and result.message is None
+
+
+def test_works_with_the_plain_epoch_function(ref, small_data):
+    explorer = make_explorer(ref["softmax_regression_epoch"], small_data)
+    assert explorer.result.message is None and explorer.controls["l2"].disabled
+    result = ex.train_and_score(ex.Settings(l2=1e-3, train_size=500), ref["softmax_regression_epoch"], small_data)
+    assert result.message.startswith("softmax_regression_epoch has no L2 term")
+
+
+def test_stub_shows_one_line_naming_the_function(small_data):
+    def softmax_regression_epoch_l2(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        raise NotImplementedError("Write softmax_regression_epoch_l2: as softmax_regression_epoch ...")
+
+    explorer = make_explorer(softmax_regression_epoch_l2, small_data)
+    assert explorer.result.history is None and explorer.figure() is None
+    assert explorer.result.message == ("Write softmax_regression_epoch_l2 first: the explorer trains with your "
+                                       "softmax_regression_epoch_l2, which still raises NotImplementedError")
+    explorer.controls["lr"].value = 1.0  # still one line, nothing breaks
+    assert explorer.result.message.startswith("Write softmax_regression_epoch_l2 first")
+
+
+def broken_functions():
+    def raises(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        W -= X.T @ np.ones((len(X) + 1, 10), np.float32)
+
+    def returns_new(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        return W - lr * np.ones_like(W)
+
+    def returns_wrong_shape(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        return np.zeros((10, 784), np.float32)
+
+    def makes_nan(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        W[0, 0] = np.nan
+
+    return [
+        (raises, "raises raised ValueError in epoch 1: matmul: Input operand 1 has a mismatch"),
+        (returns_new, "returns_new left W unchanged after one epoch: expected it to update W in place "
+                      "(W -= ...), it returned an array of shape (784, 10) and W is still all zeros"),
+        (returns_wrong_shape, "it returned an array of shape (10, 784)"),
+        (makes_nan, "makes_nan made the weights NaN/inf in epoch 1 (lr=0.1, batch=100): expected finite weights"),
+    ]
+
+
+@pytest.mark.parametrize("fn, message", broken_functions(), ids=lambda v: getattr(v, "__name__", "msg"))
+def test_broken_student_function_gives_one_line(small_data, fn, message):
+    explorer = make_explorer(fn, small_data)
+    assert explorer.result.history is None
+    assert message in explorer.result.message and "\n" not in explorer.result.message
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(lr=0.0), r"lr \(learning rate\) must be a finite number > 0, got 0.0"),
+    (dict(lr=-1.0), r"lr .* got -1.0"),
+    (dict(batch=0), r"batch \(batch size\) must be between 1 and the number of training examples \(500\), got 0"),
+    (dict(batch=1000), r"between 1 and the number of training examples \(500\), got 1,000"),
+    (dict(l2=-0.1), r"l2 \(L2 strength\) must be a finite number >= 0, got -0.1"),
+    (dict(epochs=0), r"epochs must be at least 1, got 0"),
+    (dict(train_size=0), r"train_size must be a positive integer, got 0"),
+])
+def test_bad_hyperparameters_raise_before_training(small_data, settings, message):
+    def never(*args, **kwargs):
+        raise AssertionError("trained with bad hyperparameters")
+
+    with pytest.raises(ValueError, match=message):
+        ex.train_and_score(ex.Settings(**{"train_size": 500, **settings}), never, small_data)
+
+
+def test_batch_larger_than_training_set_from_the_sliders_is_one_line(ref, small_data):
+    explorer = make_explorer(ref["softmax_regression_epoch_l2"], small_data)
+    explorer.controls["train_size"].value = 250
+    explorer.controls["batch"].value = 500
+    assert explorer.result.message == ("cannot train: batch (batch size) must be between 1 and the number of "
+                                       "training examples (250), got 500")
+    explorer.controls["batch"].value = 100
+    assert explorer.result.message is None
+
+
+def test_real_loader_falls_back_to_mnist_and_says_so():
+    data = ex.load_data("fashion-mnist")
+    assert data.description.startswith("MNIST (Fashion-MNIST is not available here): 3,200 training / 800 validation")
+    assert data.X_train.dtype == np.float32 and data.X_train.shape == (3200, 784)
