@@ -132,13 +132,14 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     C, K, (N, D) = len(lrs), num_classes, X.shape
     # Column k*C + c of W holds class k of model c: the softmax then reduces over axis 1 of a
     # (m, K, C) view, whose contiguous last axis numpy vectorises (axis 2 of (m, C, K) is slow).
-    one_hot = np.eye(K, dtype=np.float32)[y][:, :, None]           # (N, K, 1)
+    labels = np.asarray(y, dtype=np.intp)
+    rows = np.arange(batch)
     W = np.zeros((D, K * C), dtype=np.float32)
     b = np.zeros(K * C, dtype=np.float32)
-    step = np.tile(lrs, K).astype(np.float32)                      # per column: lr
+    rates = lrs.astype(np.float32)                                 # per model: lr (0 once diverged)
     decay = np.tile(1 - lrs * l2s, K).astype(np.float32)           # per column: 1 - lr * l2
     any_decay = bool(np.any(l2s > 0))
-    grad = np.empty_like(W)                                        # lr * X_b^T (Z - I_y) / m, reused
+    grad = np.empty_like(W)                                        # X_b^T G, reused
     diverged_at = np.zeros(C, dtype=np.int64)
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
@@ -151,24 +152,25 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                 m = len(Xb)
                 H = Xb @ W
                 H += b
-                Z = H.reshape(m, K, C)                               # logits -> softmax - I_y, in place
+                # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, C))
+                Z = H.reshape(m, K, C)
                 Z -= Z.max(axis=1, keepdims=True)
                 np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
                 np.exp(Z, out=Z)
-                Z /= Z.sum(axis=1, keepdims=True)
-                Z -= one_hot[start:start + batch]
-                H *= step / np.float32(m)                            # lr * (Z - I_y) / m
+                step = rates / np.float32(m)
+                Z *= step / Z.sum(axis=1, keepdims=True)
+                Z[rows[:m], labels[start:start + batch]] -= step
                 b -= H.sum(axis=0)
                 if any_decay:
                     W *= decay                                       # W - lr * l2 * W ...
-                np.matmul(Xb.T, H, out=grad)                         # ... - lr * X_b^T (Z - I_y) / m
+                np.matmul(Xb.T, H, out=grad)                         # ... - X_b^T G
                 W -= grad
             bad = ~(np.isfinite(W.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)
             new = bad & (diverged_at == 0)
             if new.any():                                            # freeze them at zero
                 diverged_at[new] = epoch
                 cols = np.tile(new, K)
-                W[:, cols], b[cols], step[cols], decay[cols] = 0, 0, 0, 1
+                W[:, cols], b[cols], rates[new], decay[cols] = 0, 0, 0, 1
             if epoch in evaluate_at:
                 row = evaluate_at.index(epoch)
                 val_loss[row], val_error[row] = _evaluate(X_val, y_val, W, b, C, K)
