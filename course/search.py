@@ -16,10 +16,14 @@ any training, for a hyperparameter out of range. :func:`train_validation_split` 
 from __future__ import annotations
 
 import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = ["check_hyperparameters", "train_validation_split", "train_many", "Evaluations",
            "search", "SearchResult", "search_flops"]
@@ -128,8 +132,14 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     for lr, l2 in zip(lrs, l2s):
         check_hyperparameters(n=len(X), lr=float(lr), l2=float(l2))
     check_hyperparameters(n=len(X), batch=batch, epochs=evaluate_at[0] if evaluate_at else 0)
-    X, X_val = _as_float32(X, "X"), _as_float32(X_val, "X_val")
+    X, X_val = _as_float32(X), _as_float32(X_val)
     C, K, (N, D) = len(lrs), num_classes, X.shape
+    if len(y) != N or len(y_val) != len(X_val):
+        raise ValueError(f"X and y must have the same length, got {N:,} and {len(y):,} "
+                         f"(validation: {len(X_val):,} and {len(y_val):,})")
+    if min(np.min(y), np.min(y_val)) < 0 or max(np.max(y), np.max(y_val)) >= K:
+        raise ValueError(f"labels must be integers in 0..{K - 1} (num_classes={K}), "
+                         f"got {min(np.min(y), np.min(y_val))}..{max(np.max(y), np.max(y_val))}")
     # Column k*C + c of W holds class k of model c: the softmax then reduces over axis 1 of a
     # (m, K, C) view, whose contiguous last axis numpy vectorises (axis 2 of (m, C, K) is slow).
     labels = np.asarray(y, dtype=np.intp)
@@ -205,7 +215,7 @@ def _evaluate(X, y, W, b, C, K, chunk=4096):
     return loss / len(X), wrong / len(X)
 
 
-def _as_float32(X, name):
+def _as_float32(X):
     X = np.asarray(X)
     if X.dtype != np.float32 or not X.flags.c_contiguous:
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -273,16 +283,17 @@ class SearchResult:
 
 def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
            lrs: Sequence[float], l2s: Sequence[float], batches: Sequence[int], epochs: Sequence[int],
-           num_classes: int = 10, progress: Callable[[str], None] | None = None) -> SearchResult:
+           num_classes: int = 10, progress: Callable[[str], None] | None = None,
+           workers: int | None = None) -> SearchResult:
     """Grid search over learning rate x L2 strength x batch size x epochs, vectorised.
 
     For each batch size one :func:`train_many` run trains all ``len(lrs) * len(l2s)`` models
     together up to ``max(epochs)`` and evaluates them after each epoch count in ``epochs``:
     ``len(batches)`` runs score all ``len(lrs) * len(l2s) * len(batches) * len(epochs)``
     configurations. Every hyperparameter is checked (ValueError) before any training.
-    ``progress`` is called with one line after each batch size.
+    The batch sizes run in ``workers`` threads (default: one per core), each with a
+    single-threaded BLAS. ``progress`` is called with one line after each batch size.
     """
-    import time
 
     epochs = sorted({int(e) for e in epochs})
     if not (len(lrs) and len(l2s) and len(batches) and epochs):
@@ -298,9 +309,21 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
     lr_grid, l2_grid = (a.ravel() for a in np.meshgrid(np.asarray(lrs, float), np.asarray(l2s, float), indexing="ij"))
     columns = {name: [] for name in ("lr", "l2", "batch", "epochs", "val_loss", "val_error", "diverged_at")}
     start = time.perf_counter()
-    for batch in batches:
+
+    def run_batch_size(batch):
         run = train_many(X, y, X_val, y_val, lrs=lr_grid, l2s=l2_grid, batch=int(batch), epochs=epochs,
                          num_classes=num_classes)
+        if progress is not None:
+            progress(f"batch {batch}: {len(lr_grid)} models x {len(epochs)} epoch counts "
+                     f"done after {time.perf_counter() - start:.1f} s")
+        return run
+
+    # One batch size per core, each with a single-threaded BLAS: the cores work on independent runs
+    # instead of splitting every (often small) product between them and waiting for each other.
+    workers = max(1, min(workers or os.cpu_count() or 1, len(batches)))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        runs = list(pool.map(run_batch_size, batches))  # small batches (the slowest) first in a sorted grid
+    for batch, run in zip(batches, runs):
         for row, e in enumerate(run.epochs):
             columns["lr"].append(lr_grid)
             columns["l2"].append(l2_grid)
@@ -309,9 +332,6 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
             columns["val_loss"].append(run.val_loss[row])
             columns["val_error"].append(run.val_error[row])
             columns["diverged_at"].append(np.where((run.diverged_at > 0) & (run.diverged_at <= e), run.diverged_at, 0))
-        if progress is not None:
-            progress(f"batch {batch}: {len(lr_grid)} models x {len(epochs)} epoch counts "
-                     f"in {time.perf_counter() - start:.1f} s so far")
     arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
     return SearchResult(**arrays, seconds=time.perf_counter() - start)
 

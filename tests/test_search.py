@@ -132,3 +132,11 @@ def test_train_validation_split_is_seeded_and_disjoint():
 
 def test_flops_formula():
     assert search.search_flops(48000, 12000, 784, 64, 8, 30, 8) == 8 * (30 * 4 * 48000 * 784 * 640 + 8 * 2 * 12000 * 784 * 640)
+
+
+def test_labels_out_of_range_and_length_mismatch_are_refused(problem):
+    X, y, X_val, y_val = problem
+    with pytest.raises(ValueError, match=r"labels must be integers in 0..9 \(num_classes=10\), got 0..12"):
+        search.train_many(X, np.where(y == 3, 12, y).astype(np.uint8), X_val, y_val, lrs=[0.1], l2s=[0.0], batch=10, epochs=[1])
+    with pytest.raises(ValueError, match="X and y must have the same length, got 250 and 249"):
+        search.train_many(X, y[:-1], X_val, y_val, lrs=[0.1], l2s=[0.0], batch=10, epochs=[1])
