@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-__all__ = ["check_hyperparameters", "train_validation_split", "train_many", "Evaluations",
+__all__ = ["check_hyperparameters", "train_validation_split", "train_many", "evaluate_models", "Evaluations",
            "search", "SearchResult", "search_flops"]
 
 
@@ -183,7 +183,7 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                 W[:, cols], b[cols], rates[new], decay[cols] = 0, 0, 0, 1
             if epoch in evaluate_at:
                 row = evaluate_at.index(epoch)
-                val_loss[row], val_error[row] = _evaluate(X_val, y_val, W, b, C, K)
+                val_loss[row], val_error[row] = evaluate_models(X_val, y_val, W, b, C, K)
                 val_loss[row, diverged_at > 0] = np.nan
                 val_error[row, diverged_at > 0] = np.nan
     return Evaluations(evaluate_at, val_loss, val_error, diverged_at,
@@ -200,8 +200,12 @@ def _flush_subnormal(W: np.ndarray, tiny: float = 1e-30) -> None:
     np.copyto(W, 0, where=np.abs(W) < tiny)
 
 
-def _evaluate(X, y, W, b, C, K, chunk=4096):
-    """Average cross-entropy and error rate of the C models (columns k*C + c) on (X, y): two (C,) arrays."""
+def evaluate_models(X, y, W, b, C, K, chunk=4096):
+    """Average cross-entropy and error rate of C softmax-regression models on (X, y).
+
+    W is float32 (D, K*C) with class k of model c in column k*C + c (for one model: (D, K) as
+    usual), b is (K*C,). Returns two float64 arrays of shape (C,): losses and error rates.
+    """
     loss, wrong = np.zeros(C), np.zeros(C)
     for start in range(0, len(X), chunk):
         H = (X[start:start + chunk] @ W + b).reshape(-1, K, C)
