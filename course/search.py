@@ -298,7 +298,6 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
     The batch sizes run in ``workers`` threads (default: one per core), each with a
     single-threaded BLAS. ``progress`` is called with one line after each batch size.
     """
-
     epochs = sorted({int(e) for e in epochs})
     if not (len(lrs) and len(l2s) and len(batches) and epochs):
         raise ValueError("lrs, l2s, batches and epochs must each hold at least one value")
