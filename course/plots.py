@@ -58,3 +58,32 @@ def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, titl
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def convergence(curves: dict, *, ylabel: str, xlabel: str = "iteration", title: str | None = None,
+                ax=None, styles: dict | None = None):
+    """Plot sequences against their index on a log y-axis (for loss gaps, gradient norms, errors).
+
+    Parameters
+    ----------
+    curves : dict mapping a legend label to a 1-D array of positive floats (entry k at x = k).
+        Zeros and negatives (e.g. a loss gap that is exactly 0) are left out of the line.
+    styles : dict mapping a label to matplotlib keyword arguments (e.g. ``{"marker": "o"}``).
+    ax : an existing Axes to draw on; a new (6.4, 3.6) figure otherwise.
+    Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)
+        values = np.where(values > 0, values, np.nan)
+        ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return ax
