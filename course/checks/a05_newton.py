@@ -191,6 +191,21 @@ def _pseudo_huber_1d():
     return f, g, h
 
 
+def _undefined_beyond_2(f):
+    return lambda w: f(w) if w[0] <= 2 else float("nan")
+
+
+def _steps_start_with(got, t0):
+    if not (isinstance(got, tuple) and len(got) == 4):
+        return f"expected a tuple (w, losses, grad_norms, step_sizes), got {type(got).__name__}"
+    w, losses, _, steps = got
+    if not np.all(np.isfinite(losses)):
+        return f"expected finite losses, got {np.asarray(losses)}"
+    if len(steps) == 0 or steps[0] != t0:
+        return f"step_sizes: expected the first step to be {t0}, got {np.asarray(steps)[:3]}"
+    return None if abs(float(np.asarray(w).ravel()[0])) < 1e-9 else f"w: expected 0, got {np.asarray(w)}"
+
+
 def _newton_result(expect_w, losses=None, steps=None, *, w_atol=1e-9, rtol=1e-9):
     """Judge (w, losses, grad_norms, step_sizes) against literal values."""
     def judge(got):
@@ -237,6 +252,9 @@ def newton_method_cases(scratch: Path) -> list[Case]:
              (*huber, np.array([2.0])),
              _newton_result([0.0], [root(5), root(1.25), root(1 + 0.125 ** 2), root(1 + 0.5 ** 18), 1.0, 1.0],
                             [0.25, 1.0, 1.0, 1.0, 1.0], w_atol=1e-20)),
+        Case("a loss that is NaN beyond w = 2: a NaN loss is no decrease, so t = 1/2",
+             (_undefined_beyond_2(huber[0]), huber[1], huber[2], np.array([-1.5])),
+             lambda got: _steps_start_with(got, 0.5)),
         Case("an uphill direction: the line search must give up with RuntimeError", (*wrong_gradient, np.array([1.0, 2.0])),
              raises=RuntimeError),
     ]
