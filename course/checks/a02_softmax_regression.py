@@ -83,7 +83,7 @@ def softmax_cases(scratch: Path) -> list[Case]:
              expect(np.full((2, 10), 0.1, np.float32))),
         Case("logits (1, 2, 3) -> (0.0900306, 0.244728, 0.665241)", (_f32([[1, 2, 3]]),),
              expect(_f32([[0.09003057, 0.24472847, 0.66524096]]))),
-        Case("logits (0, log 2, log 3), (log 4, 0, log 4), (0, 0, 0) -> 1/6 1/3 1/2, 4/9 1/9 4/9, 1/3 1/3 1/3",
+        Case("3 rows of exact fractions: (1/6, 1/3, 1/2), (4/9, 1/9, 4/9), (1/3, 1/3, 1/3)",
              (_f32(Z_EXACT),), expect(_f32(P_EXACT))),
         Case("adding 100 to every logit changes nothing", (_f32(Z_EXACT + 100),), expect(_f32(P_EXACT), atol=1e-5)),
         Case("logits of +-1000 stay finite: (1, 0, 0) and (0, 0.5, 0.5)", (Z_HUGE.copy(),),
@@ -121,7 +121,7 @@ def softmax_loss_cases(scratch: Path) -> list[Case]:
              (_f32(Z_EXACT), Y_EXACT.copy()), expect(np.log(54.0) / 3, m=3)),
         Case("logits of +-1000 stay finite: (0 + 2000 + log 2) / 2 = 1000.346574", (Z_HUGE.copy(), Y_HUGE.copy()),
              expect(1000 + LOG2 / 2, m=2, rtol=1e-6)),
-        Case("float64 logits keep float64 precision: (0, 1e-7), label 0 -> 0.6931472305599465 (to 1e-12)",
+        Case("float64 precision: logits (0, 1e-7), label 0 -> 0.6931472305599465 (to 1e-12)",
              (np.array([[0.0, 1e-7]]), np.array([0], np.uint8)), expect(0.6931472305599465, rtol=1e-12, atol=0)),
     ]
 
@@ -191,7 +191,7 @@ def softmax_regression_grad_cases(scratch: Path) -> list[Case]:
         Case("X (3, 2), theta (2, 3), labels (2, 1, 0): [[-11, 8, 3], [-6, -14, 20]] / 54",
              (_f32(X2), Y_EXACT.copy(), _f32(theta2)), expect(_f32(grad2))),
         Case("the same in float64 (to 1e-12)", (X2, Y_EXACT.copy(), theta2), expect(grad2, rtol=1e-12, atol=1e-15)),
-        Case("MNIST-sized: X (200, 784), theta = 0 (784, 10): float32 (784, 10), every row sums to 0",
+        Case("X (200, 784), theta = 0 (784, 10): float32 (784, 10), rows sum to 0",
              (X3, _labels(200, 10, rng), np.zeros((784, 10), np.float32)),
              _properties((784, 10), np.float32, row_sum=0.0, what="gradient", atol=1e-6)),
     ]
