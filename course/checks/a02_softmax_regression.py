@@ -49,6 +49,8 @@ def expect_number(got, expected: float, what: str = "loss", *, rtol: float = 1e-
     hint = ""
     if batch and batch > 1 and abs(value - batch * expected) <= 1e-4 * abs(batch * expected):
         hint = f" ({batch} times too big: the sum over the batch instead of the mean?)"
+    elif abs(value - expected) <= 1e-6 * abs(expected):
+        hint = " (right to float32 precision only: compute in the dtype of Z)"
     return f"{what}: expected {expected:.10g}, got {value:.10g}{hint}"
 
 
