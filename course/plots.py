@@ -1,4 +1,4 @@
-"""Small matplotlib helpers the notebooks share: digit grids, class histograms, weight images."""
+"""Small matplotlib helpers the notebooks share: digit grids, class histograms, weight images, convergence curves."""
 from __future__ import annotations
 
 from typing import Sequence
