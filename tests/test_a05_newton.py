@@ -204,7 +204,8 @@ def test_hidden_cases_run_on_the_reference(ref, question, tmp_path):
                     ref[question](*case.args, **case.kwargs)
             else:
                 result = ref[question](*case.args, **case.kwargs)
-                assert same_result(result, ref[question](*case.args, **case.kwargs), rtol=case.rtol, atol=case.atol) is None
+                parts = result if isinstance(result, tuple) else (result,)
+                assert all(np.all(np.isfinite(part)) for part in parts), f"{question}, {case.name}: NaN or inf"
 
 
 def broken(ref):
