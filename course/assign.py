@@ -8,7 +8,7 @@ In a solution notebook:
 * Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
   ``*Write your answer here.*``;
 * cells tagged ``solution-only`` are dropped;
-* every output and execution count is cleared; cell metadata (the question's
+* every output, execution count and run time stamp is cleared; cell metadata (the question's
   ``course`` entry: id, points, manual) and tags are kept.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
             cell.source = _strip_code(cell.source, meta and meta["question"], where)
             cell.outputs = []
             cell.execution_count = None
+            cell.metadata.pop("execution", None)  # run time stamps: they would change on every run
         elif cell.cell_type == "markdown":
             cell.source = _strip_markdown(cell.source, where)
         cells.append(cell)
