@@ -187,6 +187,10 @@ class Explorer:
     def __init__(self, epoch_fn: Callable, settings: Settings = Settings(), loader: Callable[[str], Data] = load_data):
         import ipywidgets as w
 
+        for name, options in (("batch", BATCH_SIZES), ("l2", L2_STRENGTHS), ("train_size", TRAIN_SIZES)):
+            if getattr(settings, name) not in options:
+                raise ValueError(f"{name} must be one of the slider's values {list(options)}, "
+                                 f"got {getattr(settings, name)!r}")
         self.epoch_fn, self._loader, self._data = epoch_fn, loader, {}
         style, layout = {"description_width": "110px"}, w.Layout(width="360px")
         common = dict(continuous_update=False, style=style, layout=layout)

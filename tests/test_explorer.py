@@ -141,3 +141,8 @@ def test_real_loader_falls_back_to_mnist_and_says_so():
     data = ex.load_data("fashion-mnist")
     assert data.description.startswith("MNIST (Fashion-MNIST is not available here): 3,200 training / 800 validation")
     assert data.X_train.dtype == np.float32 and data.X_train.shape == (3200, 784)
+
+
+def test_explore_refuses_a_start_value_the_sliders_do_not_have(ref, small_data):
+    with pytest.raises(ValueError, match=r"batch must be one of the slider's values \[10, 20, 50, 100, 200, 500, 1000\], got 64"):
+        ex.Explorer(ref["softmax_regression_epoch_l2"], ex.Settings(batch=64), loader=lambda name: small_data)
