@@ -86,6 +86,7 @@ def protections(limits: Limits, n_questions: int) -> list[str]:
     return lines
 
 
+_running: set[int] = set()  # process groups of the sandboxes running now
 _uids_in_use: set[int] = set()
 _uids_lock = threading.Lock()
 
@@ -121,6 +122,7 @@ def run(work: Path, limits: Limits, n_questions: int, hide: list[Path]) -> dict:
         with open(work.parent / f"{work.name}.stderr", "wb") as err:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
                                     start_new_session=True, cwd="/")
+            _running.add(proc.pid)
             try:
                 returncode, timed_out = proc.wait(timeout=wall), False
             except subprocess.TimeoutExpired:
@@ -128,12 +130,19 @@ def run(work: Path, limits: Limits, n_questions: int, hide: list[Path]) -> dict:
             finally:
                 _kill_group(proc.pid)
                 proc.wait()
+                _running.discard(proc.pid)
         return {"returncode": returncode, "timed_out": timed_out, "wall_seconds": wall,
                 "seconds": time.monotonic() - start}
     finally:
         if uid is not None:
             with _uids_lock:
                 _uids_in_use.discard(uid)
+
+
+def kill_all() -> None:
+    """Kill every sandbox this process is running (the grader was interrupted)."""
+    for pgid in list(_running):
+        _kill_group(pgid)
 
 
 def _kill_group(pgid: int) -> None:

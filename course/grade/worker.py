@@ -12,10 +12,11 @@ from pathlib import Path
 from . import sandbox
 
 
-def execute_submission(job: dict) -> dict:
+def execute_submission(job: dict, inputs: dict[str, bytes]) -> dict:
     """Run one submission; returns ``{"results": {question: (json bytes, npz bytes)}, "log", "sandbox"}``.
 
-    ``job`` holds ``notebook`` (bytes), ``inputs`` ({relative path: bytes}), ``questions`` (code
+    ``inputs`` is the assignment's input folder ({relative path: bytes}, the same for the class);
+    ``job`` holds ``notebook`` (bytes), ``questions`` (code
     question ids), ``limits`` (a dict of :class:`course.grade.sandbox.Limits`) and ``hide`` (folders
     the sandbox must not see).
     """
@@ -25,7 +26,7 @@ def execute_submission(job: dict) -> dict:
         work = root / "work"
         (work / "results").mkdir(parents=True)
         (work / "submission.ipynb").write_bytes(job["notebook"])
-        for rel, data in job["inputs"].items():
+        for rel, data in inputs.items():
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
             (work / rel).write_bytes(data)
         (work / "run.json").write_text(json.dumps({
