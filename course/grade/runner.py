@@ -8,10 +8,12 @@ question's function through :mod:`course.grade.harness`.
 and ``WORKDIR/submission.ipynb`` and ``WORKDIR/inputs/``; it writes ``WORKDIR/results/<question>``
 (plain data, as each question finishes) and ``WORKDIR/log.json`` (notes on cells that failed).
 
-A cell that runs past the notebook's time or kills the kernel is skipped and the notebook is run
-again in a fresh kernel without it; a question that kills the kernel or outlives its time gets a
-result saying so, and the remaining questions are graded in a fresh kernel. So no single cell or
-function can stop the other questions from being graded.
+The notebook has a time budget for all its cells. A cell that runs past it is interrupted; once the
+budget is spent, the remaining cells contribute only their imports and definitions. A cell that
+ignores the interrupt or kills the kernel is cut down to its imports and definitions (left out, if
+that fails too) and the notebook is run again in a fresh kernel. A question that kills the kernel
+or outlives its time gets a result saying so, and the remaining questions are graded (in a fresh
+kernel if needed). So no single cell or function can stop the other questions from being graded.
 """
 from __future__ import annotations
 
@@ -24,9 +26,14 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from nbclient.util import run_sync
+
+from ..questions import definitions_source
 from . import plain
 
 MAX_ATTEMPTS = 4
+DEFINITIONS_SECONDS = 10   # for a cell cut down to its imports and definitions
+INTERRUPT_SECONDS = 5      # for a kernel to answer after an interrupt
 
 
 class CappedClient(NotebookClient):
@@ -57,9 +64,10 @@ def main(workdir: str) -> int:
     work = Path(workdir).resolve()
     config = json.loads((work / "run.json").read_text())
     nb = nbformat.read(work / "submission.ipynb", as_version=4)
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     remaining = list(config["questions"])
-    skipped: set[int] = set()
+    defs_only: set[int] = set()   # cells cut down to their imports and definitions
+    dropped: set[int] = set()     # cells left out altogether
     log = {"notes": [], "cell_errors": [], "output_truncated": False, "attempts": 0}
     (work / "results").mkdir(exist_ok=True)
 
@@ -75,39 +83,41 @@ def main(workdir: str) -> int:
         try:
             with client.setup_kernel():
                 deadline = time.monotonic() + config["notebook_seconds"]
-                for index, cell in code:
-                    if index in skipped:
+                over_time = False
+                for index, source in code:
+                    if index in dropped:
                         continue
-                    cell = nbformat.v4.new_code_cell(cell.source)
-                    client.nb.cells.append(cell)
-                    client.timeout = max(1, int(deadline - time.monotonic()))
-                    try:
-                        client.execute_cell(cell, len(client.nb.cells) - 1)
-                    except CellTimeoutError:
-                        skipped.add(index)
-                        note(f"cell {index} ran past the notebook's {config['notebook_seconds']} s: "
-                             "skipped, notebook re-run without it")
-                        raise Restart
-                    except DeadKernelError:
-                        skipped.add(index)
-                        note(f"cell {index} killed the kernel: skipped, notebook re-run without it")
+                    if not over_time and time.monotonic() >= deadline:
+                        over_time = True
+                        note(f"the notebook ran past its {config['notebook_seconds']:g} s at cell {index}: "
+                             "its remaining cells contributed only their imports and definitions")
+                    short = over_time or index in defs_only
+                    if short:
+                        source = definitions_source(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
+                    seconds = DEFINITIONS_SECONDS if short else max(1.0, deadline - time.monotonic())
+                    problem = _run(client, source, seconds)
+                    if problem == "timeout" and not short:
+                        note(f"cell {index} ran past the notebook's {config['notebook_seconds']:g} s and was interrupted")
+                    elif problem:
+                        (dropped if short else defs_only).add(index)
+                        what = "ran past its time and ignored the interrupt" if problem == "stuck" else "killed the kernel"
+                        note(f"cell {index} {what}: the notebook was run again in a fresh kernel with "
+                             + ("that cell left out" if short else "only that cell's imports and definitions"))
                         raise Restart
                 while remaining:
-                    question = remaining.pop(0)
+                    question = remaining[0]
                     seconds = config["question_seconds"]
-                    cell = nbformat.v4.new_code_cell(
-                        f'__import__("course.grade.harness").grade.harness.call_question(globals(), {question!r}, '
-                        f'{str(work / "inputs" / question)!r}, {str(work / "results" / question)!r}, {seconds})')
-                    client.nb.cells.append(cell)
-                    client.timeout = int(seconds + 10)
-                    try:
-                        client.execute_cell(cell, len(client.nb.cells) - 1)
-                    except (CellTimeoutError, DeadKernelError) as err:
-                        what = ("ran past its time and ignored the interrupt" if isinstance(err, CellTimeoutError)
+                    problem = _run(client, f'__import__("course.grade.harness").grade.harness.call_question('
+                                           f'globals(), {question!r}, {str(work / "inputs" / question)!r}, '
+                                           f'{str(work / "results" / question)!r}, {seconds})', seconds + 10)
+                    remaining.pop(0)
+                    if problem:
+                        what = ("ran past its time and ignored the interrupt" if problem in ("timeout", "stuck")
                                 else "killed the kernel")
                         plain.save({"died": f"{question} {what}"}, work / "results" / question)
-                        note(f"question {question} {what}; the next questions were graded in a fresh kernel")
-                        raise Restart
+                        if problem != "timeout":
+                            note(f"question {question} {what}; the next questions were graded in a fresh kernel")
+                            raise Restart
         except Restart:
             pass
         except Exception as err:  # the kernel did not start, or nbclient failed in a way we did not foresee
@@ -118,6 +128,33 @@ def main(workdir: str) -> int:
             log["output_truncated"] |= client.truncated
             _write_log(work, log)
     return 0
+
+
+def _run(client: CappedClient, source: str, seconds: float) -> str | None:
+    """Execute ``source`` in the client's kernel; None when it finished (with or without an
+    error), "timeout" when it ran past ``seconds`` but an interrupt stopped it, "stuck" when the
+    interrupt did not, "dead" when the kernel died."""
+    cell = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(cell)
+    client.timeout = int(max(1, seconds))
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1)
+        return None
+    except DeadKernelError:
+        return "dead"
+    except CellTimeoutError:
+        pass
+    try:  # interrupt, then see whether the kernel answers a trivial cell
+        run_sync(client.km.interrupt_kernel)()
+        probe = nbformat.v4.new_code_cell("pass")
+        client.nb.cells.append(probe)
+        client.timeout = INTERRUPT_SECONDS
+        client.execute_cell(probe, len(client.nb.cells) - 1)
+        return "timeout"
+    except DeadKernelError:
+        return "dead"
+    except CellTimeoutError:
+        return "stuck"
 
 
 def _write_log(work: Path, log: dict) -> None:
