@@ -160,7 +160,11 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
             sandbox.kill_all()
             raise
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+            if close is None:
+                executor.shutdown(wait=False, cancel_futures=True)
+            else:  # Dask's ClientExecutor: cancel what is left, then close the client
+                for future in futures:
+                    future.cancel()
             if close is not None:
                 close.close()
             finish_all()
