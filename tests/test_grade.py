@@ -131,10 +131,11 @@ def test_results_json_and_feedback_never_show_hidden_details(graded):
             assert set(t) == {"name", "score", "max_score", "status", "visibility", "output"}
         student_text = "".join((folder / f).read_text() for f in ("results.json", "feedback.md", "feedback.html"))
         for q in record["questions"].values():
+            public = {c["message"] for c in q["cases"] if not c["hidden"]}
             for case in q["cases"]:
                 if case["hidden"]:
                     assert case["name"] in student_text
-                    if not case["passed"] and len(case["message"]) > 25:
+                    if not case["passed"] and case["message"] not in public and len(case["message"]) > 25:
                         assert case["message"] not in student_text, (name, case)
     # the reference's hidden cases were run and passed
     hidden = [c for q in records["reference.ipynb"]["questions"].values() for c in q["cases"] if c["hidden"]]
@@ -258,6 +259,7 @@ def test_plain_data_round_trip_and_hostile_files(tmp_path):
     objects.with_suffix(".json").write_text('{"$array": "a0"}')
     with pytest.raises(plain.NotPlain, match="ValueError"):  # pickled objects are refused, never loaded
         plain.load(objects)
+    plain.save(1, objects)
     objects.with_suffix(".json").write_text('{"$eval": "os.system(1)"}')
     with pytest.raises(plain.NotPlain, match="unknown tag"):
         plain.load(objects)
