@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 from course.cli import main as course_main
-from course.grade import GradeError, Limits, grade, plain
+from course.grade import Assignment, GradeError, Limits, grade, plain
 from course.grade.gradescope import build_autograder
 from course.grade.sandbox import namespaces_available
 
@@ -107,6 +109,48 @@ def test_corpus_submission_gets_its_expected_grade(graded, assignment, name, exp
         assert q["score"] == q["points"] or q["reason"], (qid, q)
     if expected["note"]:
         assert any(expected["note"] in n for n in record["notes"]), record["notes"]
+
+
+@pytest.mark.parametrize("solution", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_assignment_can_be_graded(solution):
+    """The grader reads any assignment from its solution notebook and checks: no grader change needed."""
+    assignment = Assignment(solution, seed=7)
+    try:
+        assert assignment.code, "no code questions"
+        for q in assignment.code:
+            hidden = [g for g in assignment.cases[q.id] if g.hidden]
+            assert hidden, f"{q.id}: no hidden cases (add @register_hidden({q.id!r}) in course/checks)"
+        inputs = assignment.inputs()
+        assert all(f"inputs/{q.id}.json" in inputs for q in assignment.code)
+    finally:
+        assignment.close()
+
+
+def test_interrupted_grading_loses_nothing(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"s{i}.ipynb").write_bytes((ROOT / "solutions" / "01_mnist_loader.ipynb").read_bytes())
+    command = [sys.executable, "-m", "course.cli", "grade", str(folder), "--assignment", "01_mnist_loader",
+               "--out", str(tmp_path / "out"), "--workers", "1", "--solutions", str(ROOT / "solutions"),
+               "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    records = tmp_path / "out" / "records"
+    deadline = time.monotonic() + 120
+    while not list(records.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    done = sorted(p.name for p in records.glob("*.json"))
+    assert 1 <= len(done) < 4
+    rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert sorted(f"{r['submission']}.json" for r in rows) == done and all(r["total"] == "10" for r in rows)
+    before = {name: json.loads((records / name).read_text())["graded_at"] for name in done}
+    subprocess.run(command, check=True, capture_output=True, timeout=300)  # the rerun carries on
+    rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert len(rows) == 4 and all(r["total"] == "10" for r in rows)
+    assert before == {name: json.loads((records / name).read_text())["graded_at"] for name in done}
 
 
 def test_gradebook_has_one_row_per_submission(graded):

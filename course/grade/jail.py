@@ -1,6 +1,7 @@
 """The first process inside the sandbox: build the walls, drop root, become the runner.
 
-``python -m course.grade.jail CONFIG_JSON`` (see :class:`course.grade.sandbox.JailConfig`). Inside
+``python path/to/jail.py CONFIG_JSON`` (see :class:`course.grade.sandbox.JailConfig`); run as a
+script, importing nothing but the standard library, so that it starts fast. Inside
 fresh namespaces and as root it brings up the loopback (the kernel talks to the runner over
 127.0.0.1), mounts a private /tmp with the work folder at ``/tmp/sandbox``, hides the given
 folders behind empty root-owned mounts, then sets the rlimits, takes the unprivileged uid with
@@ -16,8 +17,6 @@ import resource
 import socket
 import struct
 import sys
-
-from .sandbox import SANDBOX_DIR
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -39,21 +38,21 @@ def _loopback_up() -> None:
 
 def build_walls(config: dict) -> str:
     """Namespaces set-up (as root inside them); returns the work folder's path inside."""
+    sandbox_dir = config["sandbox_dir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _loopback_up()
     work_fd = os.open(config["work"], os.O_RDONLY | os.O_DIRECTORY)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    os.mkdir(SANDBOX_DIR)
-    _mount(f"/proc/self/fd/{work_fd}", SANDBOX_DIR, None, MS_BIND)
+    os.mkdir(sandbox_dir)
+    _mount(f"/proc/self/fd/{work_fd}", sandbox_dir, None, MS_BIND)
     os.close(work_fd)
     # Hide folders behind empty tmpfs mounts, keeping visible (bound back in) the Python
     # installation and the course package when they live below one of them (e.g. /root/.pyenv).
-    import course
-    keep = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(course.__file__)))}
+    keep = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, config["package_root"])}
     for mask in [*config["hide"], "/var/tmp", "/dev/shm", "/root", "/home"]:
         mask = os.path.realpath(mask)
         inside = [k for k in keep if k == mask or k.startswith(mask + "/")]
-        if not os.path.isdir(mask) or mask in inside or SANDBOX_DIR.startswith(mask + "/"):
+        if not os.path.isdir(mask) or mask in inside or sandbox_dir.startswith(mask + "/"):
             continue  # never hide the interpreter or the course package themselves
         fds = {k: os.open(k, os.O_RDONLY | os.O_DIRECTORY) for k in inside}
         _mount("tmpfs", mask, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
@@ -61,7 +60,7 @@ def build_walls(config: dict) -> str:
             os.makedirs(k, exist_ok=True)
             _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
             os.close(fd)
-    return SANDBOX_DIR
+    return sandbox_dir
 
 
 def main(config_json: str) -> None:

@@ -72,8 +72,9 @@ def main(workdir: str) -> int:
     (work / "results").mkdir(exist_ok=True)
 
     def note(text: str) -> None:
-        log["notes"].append(text)
-        _write_log(work, log)
+        if text not in log["notes"]:  # a re-run meets the same slow cells again
+            log["notes"].append(text)
+            _write_log(work, log)
 
     while remaining and log["attempts"] < MAX_ATTEMPTS:
         log["attempts"] += 1
@@ -112,8 +113,9 @@ def main(workdir: str) -> int:
                                            f'{str(work / "results" / question)!r}, {seconds})', seconds + 10)
                     remaining.pop(0)
                     if problem:
-                        what = ("ran past its time and ignored the interrupt" if problem in ("timeout", "stuck")
-                                else "killed the kernel")
+                        what = {"timeout": "ran past its time and was interrupted",
+                                "stuck": "ran past its time and ignored the interrupt",
+                                "dead": "killed the kernel"}[problem]
                         plain.save({"died": f"{question} {what}"}, work / "results" / question)
                         if problem != "timeout":
                             note(f"question {question} {what}; the next questions were graded in a fresh kernel")

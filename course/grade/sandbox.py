@@ -1,7 +1,7 @@
 """Run the runner on one submission, walled off from the machine as far as the machine allows.
 
 Host side (:func:`run`): chown the work folder to a fresh unprivileged uid, start
-``python -m course.grade.jail`` inside new network, PID and mount namespaces (``unshare``, when
+``course/grade/jail.py`` inside new network, PID and mount namespaces (``unshare``, when
 we are root and the kernel allows it), wait at most ``wall_seconds``, then kill the whole PID
 namespace. :func:`protections` says in words which walls were up.
 """
@@ -52,6 +52,8 @@ class JailConfig:
     processes: int = 256
     cpu_seconds: int = 600
     file_bytes: int = 256 * 2**20
+    sandbox_dir: str = SANDBOX_DIR
+    package_root: str = str(Path(__file__).resolve().parents[2])  # the folder holding the course package
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,7 +118,8 @@ def run(work: Path, limits: Limits, n_questions: int, hide: list[Path]) -> dict:
         config = JailConfig(work=str(work), hide=[str(p) for p in hide], uid=uid, namespaces=ns,
                             memory_bytes=limits.memory_bytes, processes=limits.processes,
                             cpu_seconds=int(wall) + 10, file_bytes=limits.file_bytes)
-        command = [*(_UNSHARE if ns else []), sys.executable, "-m", "course.grade.jail", json.dumps(asdict(config))]
+        command = [*(_UNSHARE if ns else []), sys.executable, "-I", str(Path(__file__).with_name("jail.py")),
+                   json.dumps(asdict(config))]
         env = _environment(SANDBOX_DIR if ns else str(work))
         start = time.monotonic()
         with open(work.parent / f"{work.name}.stderr", "wb") as err:
@@ -163,4 +166,5 @@ def _environment(work: str) -> dict[str, str]:
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
            "VIRTUAL_ENV": sysconfig.get_config_var("prefix") or sys.prefix}
     env.update(PINNED_ENV)
+    env["MPLBACKEND"] = "agg"  # figures are not graded: do not render them
     return env
