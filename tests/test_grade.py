@@ -247,7 +247,7 @@ def test_cli_grade_and_clear_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "2 submission(s)" in out and "1 graded, 1 invalid" in out and "protections in force" in out
     rows = {r["submission"]: r for r in csv.DictReader((tmp_path / "out" / "gradebook.csv").open())}
-    assert rows["01_mnist_loader.ipynb"]["total"] == "10" and rows["01_mnist_loader-2.ipynb"]["status"] == "invalid"
+    assert rows["bob_01_mnist_loader.ipynb"]["total"] == "10" and rows["carol_01_mnist_loader.ipynb"]["status"] == "invalid"
     assert course_main(["grade", str(z), "--assignment", "09_nope", "--out", str(tmp_path / "o2"),
                         "--solutions", str(ROOT / "solutions")]) == 1
     assert "no solution notebook" in capsys.readouterr().err

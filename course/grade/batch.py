@@ -35,40 +35,40 @@ class Submission:
 
 def collect(paths: list[Path]) -> list[Submission]:
     """The submissions among ``paths``: files as given, ``*.ipynb`` below folders (checkpoints
-    skipped), and ``*.ipynb`` members of zip files."""
-    found: list[tuple[str, Path, callable]] = []
+    skipped), and ``*.ipynb`` members of zip files. A submission is named by its file name, or by
+    its path inside the folder or zip (``alice/hw.ipynb`` -> ``alice_hw.ipynb``) when names repeat."""
+    found: list[tuple[str, Path, int, callable]] = []  # (relative path, folder, size, read)
     for path in map(Path, paths):
         if path.is_dir():
             for nb in sorted(path.rglob("*.ipynb")):
-                if ".ipynb_checkpoints" not in nb.parts:
-                    found.append((nb.name, nb.parent, nb.read_bytes))
+                if ".ipynb_checkpoints" not in nb.parts and nb.is_file():
+                    found.append((str(nb.relative_to(path)), path, nb.stat().st_size, nb.read_bytes))
         elif path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 for info in z.infolist():
                     if info.filename.endswith(".ipynb") and "__MACOSX" not in info.filename and not info.is_dir():
-                        if info.file_size > MAX_NOTEBOOK_BYTES:
-                            found.append((Path(info.filename).name, path.parent, None))
-                        else:
-                            data = z.read(info)
-                            found.append((Path(info.filename).name, path.parent, lambda d=data: d))
+                        data = z.read(info) if info.file_size <= MAX_NOTEBOOK_BYTES else b""
+                        found.append((info.filename, path.parent, info.file_size, lambda d=data: d))
         elif path.is_file():
-            found.append((path.name, path.parent, path.read_bytes))
+            found.append((path.name, path.parent, path.stat().st_size, path.read_bytes))
         else:
             raise GradeError(f"submission {path}: expected a notebook, a folder or a zip file, but it does not exist")
-    names: dict[str, int] = {}
-    subs = []
-    for name, folder, read in found:
-        names[name] = names.get(name, 0) + 1
-        unique = name if names[name] == 1 else f"{Path(name).stem}-{names[name]}{Path(name).suffix}"
+    counts: dict[str, int] = {}
+    for rel, *_ in found:
+        counts[Path(rel).name] = counts.get(Path(rel).name, 0) + 1
+    subs, taken = [], set()
+    for rel, folder, size, read in found:
+        name = Path(rel).name if counts[Path(rel).name] == 1 else rel.strip("/").replace("/", "_")
+        while name in taken:
+            name = f"{Path(name).stem}-2{Path(name).suffix}"
+        taken.add(name)
+        if size > MAX_NOTEBOOK_BYTES:
+            subs.append(Submission(name, None, folder.resolve(), f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"))
+            continue
         try:
-            size = None
-            data = read() if read else None
-            size = len(data) if data is not None else None
-            problem = None if data is not None and size <= MAX_NOTEBOOK_BYTES else \
-                f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"
+            subs.append(Submission(name, read(), folder.resolve()))
         except OSError as err:
-            data, problem = None, f"could not be read: {err.strerror}"
-        subs.append(Submission(unique, data if problem is None else None, folder.resolve(), problem))
+            subs.append(Submission(name, None, folder.resolve(), f"could not be read: {err.strerror}"))
     return subs
 
 
