@@ -256,6 +256,15 @@ def test_cli_grade_and_clear_errors(tmp_path, capsys):
     assert "expected a notebook, a folder or a zip file, but it does not exist" in capsys.readouterr().err
 
 
+def test_without_namespaces_grading_still_works_and_says_what_is_missing(tmp_path, monkeypatch):
+    from course.grade import sandbox
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: False)
+    records = grade([ROOT / "solutions" / "01_mnist_loader.ipynb", ROOT / "notebooks" / "01_mnist_loader.ipynb"],
+                    "01_mnist_loader", tmp_path / "out", solutions=ROOT / "solutions", limits=LIMITS, progress=False)
+    assert sorted(sum(q["score"] for q in r["questions"].values()) for r in records) == [0, 10]
+    assert any(line.startswith("NOT in force: network, PID and mount namespaces") for line in records[0]["protections"])
+
+
 def test_grading_on_a_local_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(host="127.0.0.1", n_workers=1, threads_per_worker=2, processes=True,

@@ -66,9 +66,11 @@ def build_walls(config: dict) -> str:
 def main(config_json: str) -> None:
     config = json.loads(config_json)
     work = build_walls(config) if config["namespaces"] else config["work"]
-    for name, value in [("RLIMIT_AS", config["memory_bytes"]), ("RLIMIT_NPROC", config["processes"]),
-                        ("RLIMIT_CPU", config["cpu_seconds"]), ("RLIMIT_FSIZE", config["file_bytes"]),
-                        ("RLIMIT_CORE", 0)]:
+    limits = [("RLIMIT_AS", config["memory_bytes"]), ("RLIMIT_CPU", config["cpu_seconds"]),
+              ("RLIMIT_FSIZE", config["file_bytes"]), ("RLIMIT_CORE", 0)]
+    if config["uid"] is not None:  # the process count is per uid: only meaningful for a uid of its own
+        limits.append(("RLIMIT_NPROC", config["processes"]))
+    for name, value in limits:
         resource.setrlimit(getattr(resource, name), (value, value))
     if config["uid"] is not None:
         os.setgroups([])

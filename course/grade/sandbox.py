@@ -80,7 +80,8 @@ def protections(limits: Limits, n_questions: int) -> list[str]:
     else:
         lines.append("NOT in force: network, PID and mount namespaces, a separate uid (they need root and "
                      "unshare); the notebook can use the network and read what the grader's user can read")
-    lines += [f"rlimits: address space {limits.memory_bytes / 2**30:g} GiB, {limits.processes} processes, "
+    processes = f"{limits.processes} processes, " if namespaces_available() else ""
+    lines += [f"rlimits: address space {limits.memory_bytes / 2**30:g} GiB, {processes}"
               f"files up to {limits.file_bytes // 2**20} MiB, CPU time as the wall clock",
               f"wall clock: {limits.notebook_seconds:g} s for the notebook's cells, {limits.question_seconds:g} s "
               f"per question, {limits.wall_seconds(n_questions):g} s for the whole sandbox",
