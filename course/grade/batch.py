@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import secrets
-import time
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,6 @@ def run(work: Path, limits: Limits, n_questions: int, hide: list[Path]) -> dict:
 
     The results are in ``work/results`` and ``work/log.json``, whatever happened.
     """
-    import time
     wall = limits.wall_seconds(n_questions)
     ns = namespaces_available()
     uid = _fresh_uid() if ns else None  # without a mount namespace the uid might not reach Python
