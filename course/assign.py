@@ -8,7 +8,7 @@ In a solution notebook:
 * Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
   ``*Write your answer here.*``;
 * cells tagged ``solution-only`` are dropped;
-* every output and execution count is cleared; cell metadata (the question's
+* every output, execution count and run time stamp is cleared; cell metadata (the question's
   ``course`` entry: id, points, manual) and tags are kept.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
             cell.source = _strip_code(cell.source, meta and meta["question"], where)
             cell.outputs = []
             cell.execution_count = None
+            cell.metadata.pop("execution", None)  # run time stamps: they would change on every run
         elif cell.cell_type == "markdown":
             cell.source = _strip_markdown(cell.source, where)
         cells.append(cell)
@@ -64,18 +65,28 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
 
 
 def _strip_code(source: str, question: str | None, where: str) -> str:
+    def stub(begin: re.Match) -> str:
+        task = f"Write {question}" if question else "Write this part"
+        message = f"{task}: {begin['hint']}" if begin["hint"] else task
+        return f"{begin['indent']}raise NotImplementedError({message!r})"
+    return _strip(source, _CODE_BEGIN, _CODE_END, stub, where)
+
+
+def _strip_markdown(source: str, where: str) -> str:
+    return _strip(source, _MD_BEGIN, _MD_END, lambda begin: STUDENT_ANSWER_MD, where)
+
+
+def _strip(source: str, begin_re: re.Pattern, end_re: re.Pattern, replace, where: str) -> str:
+    """Replace each marked block of ``source`` by ``replace(begin_match)``; check the markers pair up."""
     out, inside = [], False
     for line in source.splitlines():
-        begin = _CODE_BEGIN.match(line)
+        begin = begin_re.match(line)
         if begin:
             if inside:
                 raise AssignError(f"{where}: BEGIN SOLUTION inside another solution block")
             inside = True
-            task = f"Write {question}" if question else "Write this part"
-            hint = begin["hint"]
-            message = f"{task}: {hint}" if hint else task
-            out.append(f"{begin['indent']}raise NotImplementedError({message!r})")
-        elif _CODE_END.match(line):
+            out.append(replace(begin))
+        elif end_re.match(line):
             if not inside:
                 raise AssignError(f"{where}: END SOLUTION without BEGIN SOLUTION")
             inside = False
@@ -83,25 +94,6 @@ def _strip_code(source: str, question: str | None, where: str) -> str:
             out.append(line)
     if inside:
         raise AssignError(f"{where}: BEGIN SOLUTION without END SOLUTION")
-    return "\n".join(out)
-
-
-def _strip_markdown(source: str, where: str) -> str:
-    out, inside = [], False
-    for line in source.splitlines():
-        if _MD_BEGIN.match(line):
-            if inside:
-                raise AssignError(f"{where}: nested <!-- BEGIN SOLUTION -->")
-            inside = True
-            out.append(STUDENT_ANSWER_MD)
-        elif _MD_END.match(line):
-            if not inside:
-                raise AssignError(f"{where}: <!-- END SOLUTION --> without BEGIN")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise AssignError(f"{where}: <!-- BEGIN SOLUTION --> without END")
     return "\n".join(out)
 
 

@@ -35,7 +35,7 @@ def execute(path: str | os.PathLike, *, allow_errors: bool = False, timeout: int
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors, record_timing=False,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     with pinned_environment():
         client.execute()

@@ -1,4 +1,4 @@
-"""Small matplotlib helpers the notebooks share: digit grids and class histograms."""
+"""Small matplotlib helpers the notebooks share: digit grids, class histograms, weight images, convergence curves."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -58,3 +58,65 @@ def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, titl
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def show_class_weights(W: np.ndarray, *, classes: Sequence[str] | None = None, title: str | None = None,
+                       ncols: int = 5, size: float = 1.8):
+    """Show each column of a weight matrix as a 28 x 28 image, one per class.
+
+    Parameters
+    ----------
+    W : (784, K) array: column k holds the weights of class k (a bias row, if any, removed).
+    classes : K names shown above the images (default: 0 .. K-1).
+    ncols : images per row.
+    Red pixels raise the class's score, blue pixels lower it; every image shares one colour
+    scale, symmetric about zero. Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    W = np.asarray(W)
+    if W.ndim != 2 or W.shape[0] != 784:
+        raise ValueError(f"show_class_weights: expected W of shape (784, K), got {W.shape}")
+    k = W.shape[1]
+    names = list(classes) if classes is not None else [str(c) for c in range(k)]
+    limit = float(np.abs(W).max()) or 1.0
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size + 1, nrows * size * 1.15), squeeze=False)
+    for c, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if c < k:
+            image = ax.imshow(W[:, c].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set_title(names[c], fontsize=11)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01, label="weight")
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def convergence(curves: dict, *, ylabel: str, xlabel: str = "iteration", title: str | None = None,
+                ax=None, styles: dict | None = None):
+    """Plot sequences against their index on a log y-axis (for loss gaps, gradient norms, errors).
+
+    Parameters
+    ----------
+    curves : dict mapping a legend label to a 1-D array of positive floats (entry k at x = k).
+        Zeros and negatives (e.g. a loss gap that is exactly 0) are left out of the line.
+    styles : dict mapping a label to matplotlib keyword arguments (e.g. ``{"marker": "o"}``).
+    ax : an existing Axes to draw on; a new (6.4, 3.6) figure otherwise.
+    Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)
+        values = np.where(values > 0, values, np.nan)
+        ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return ax

@@ -41,7 +41,7 @@ def test_student_notebooks_have_stubs_and_no_answers(path):
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
     for c in student.cells:
         if c.cell_type == "code":
-            assert c.outputs == [] and c.execution_count is None
+            assert c.outputs == [] and c.execution_count is None and "execution" not in c.metadata
     for q in questions(student):
         cell = student.cells[q.cell]
         if q.manual:

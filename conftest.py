@@ -1,4 +1,5 @@
-"""Test set-up: no network but loopback, data pinned to the embedded sample, a private cache."""
+"""Test set-up for tests/ and the nbval run of solutions/: no network but loopback,
+data pinned to the embedded sample, a private cache."""
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import pytest
 
 from course.execute import PINNED_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 # the grader's corpus holds submissions to grade (tests/test_grade.py), not notebooks for nbval
-collect_ignore_glob = ["corpus/*"]
+collect_ignore_glob = ["tests/corpus/*"]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 # Set before any kernel starts, so that nbval's kernels inherit it too.
