@@ -316,3 +316,9 @@ def test_plain_data_round_trip_and_hostile_files(tmp_path):
     objects.with_suffix(".json").write_text('{"$eval": "os.system(1)"}')
     with pytest.raises(plain.NotPlain, match="unknown tag"):
         plain.load(objects)
+    # functions cross into the sandbox (the grader's inputs), never back out of it
+    plain.save((np.sqrt, lambda w: 2 * w), tmp_path / "f", callables=True)
+    sqrt, double = plain.load(tmp_path / "f", callables=True)
+    assert sqrt(4.0) == 2.0 and double(3) == 6
+    with pytest.raises(plain.NotPlain, match="unknown tag"):
+        plain.load(tmp_path / "f")

@@ -123,7 +123,7 @@ class Assignment:
             for q, graded in self.cases.items():
                 spec = {"cases": [{"args": relative(g.case.args), "kwargs": relative(g.case.kwargs),
                                    "judge_args": g.case.judge_args} for g in graded]}
-                plain.save(spec, Path(tmp) / q)
+                plain.save(spec, Path(tmp) / q, callables=True)
                 for suffix in (".json", ".npz"):
                     files[f"inputs/{q}{suffix}"] = (Path(tmp) / f"{q}{suffix}").read_bytes()
         return files

@@ -32,7 +32,7 @@ def call_question(namespace: dict, question: str, inputs: str, results: str, sec
     in-place functions), ``{"raised": [type names of the exception's MRO], "message": str}``,
     ``{"timeout": seconds}``, ``{"not_plain": why}`` or ``{"not_run": why}``.
     """
-    spec = plain.load(inputs)
+    spec = plain.load(inputs, callables=True)
     workdir = os.path.dirname(os.path.dirname(os.path.abspath(inputs)))  # input files are relative to it
     fn = namespace.get(question)
     if fn is None:

@@ -4,6 +4,11 @@ Values that cross are None, bool, int, float, str, bytes, tuples, lists, dicts w
 numpy arrays of non-object dtype and numpy scalars. Anything else cannot cross and says so
 (:class:`NotPlain`). Decoding checks every tag and loads arrays with ``allow_pickle=False``, so a
 hostile file can at worst be unreadable (:class:`NotPlain` again), never run code.
+
+One exception, in one direction only: the grader's inputs may hold functions (e.g. the loss a
+student's optimiser must minimise), encoded with cloudpickle (``callables=True``). Only the
+sandbox decodes them (``load(..., callables=True)``); what comes back from the sandbox is always
+decoded without, so a function in a result is refused.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
+def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, callables: bool = False) -> Any:
     """The JSON tree of ``value``; its arrays are added to ``arrays`` under keys ``a0``, ``a1``, ..."""
     if depth > MAX_DEPTH:
         raise NotPlain(f"nested deeper than {MAX_DEPTH} levels")
@@ -55,24 +60,27 @@ def encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
         arrays[key] = array
         return {"$scalar" if isinstance(value, np.generic) else "$array": key}
     if isinstance(value, tuple):
-        return {"$tuple": [encode(v, arrays, depth + 1) for v in value]}
+        return {"$tuple": [encode(v, arrays, depth + 1, callables) for v in value]}
     if isinstance(value, list):
-        return [encode(v, arrays, depth + 1) for v in value]
+        return [encode(v, arrays, depth + 1, callables) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise NotPlain("a dict whose keys are not all str")
-        return {"$dict": {k: encode(v, arrays, depth + 1) for k, v in value.items()}}
+        return {"$dict": {k: encode(v, arrays, depth + 1, callables) for k, v in value.items()}}
+    if callables and callable(value):
+        import cloudpickle
+        return {"$callable": base64.b64encode(cloudpickle.dumps(value)).decode("ascii")}
     raise NotPlain(f"a {type(value).__name__}")
 
 
-def decode(tree: Any, arrays, depth: int = 0) -> Any:
+def decode(tree: Any, arrays, depth: int = 0, callables: bool = False) -> Any:
     """The value encoded as ``tree`` (with ``arrays``, e.g. an open ``np.load`` of the .npz)."""
     if depth > MAX_DEPTH:
         raise NotPlain(f"nested deeper than {MAX_DEPTH} levels")
     if tree is None or isinstance(tree, (bool, int, float, str)):
         return tree
     if isinstance(tree, list):
-        return [decode(v, arrays, depth + 1) for v in tree]
+        return [decode(v, arrays, depth + 1, callables) for v in tree]
     if isinstance(tree, dict) and len(tree) == 1:
         (tag, body), = tree.items()
         if tag == "$float" and body in ("nan", "inf", "-inf"):
@@ -83,40 +91,43 @@ def decode(tree: Any, arrays, depth: int = 0) -> Any:
             array = np.asarray(arrays[body])
             return array[()] if tag == "$scalar" else array
         if tag == "$tuple" and isinstance(body, list):
-            return tuple(decode(v, arrays, depth + 1) for v in body)
+            return tuple(decode(v, arrays, depth + 1, callables) for v in body)
         if tag == "$dict" and isinstance(body, dict):
-            return {str(k): decode(v, arrays, depth + 1) for k, v in body.items()}
+            return {str(k): decode(v, arrays, depth + 1, callables) for k, v in body.items()}
+        if tag == "$callable" and callables and isinstance(body, str):
+            import pickle
+            return pickle.loads(base64.b64decode(body))  # the grader's own function, in the sandbox only
     raise NotPlain(f"unknown tag in {str(tree)[:80]}")
 
 
-def save(value: Any, path: str | os.PathLike) -> None:
+def save(value: Any, path: str | os.PathLike, callables: bool = False) -> None:
     """Write ``value`` to ``path.json`` and ``path.npz``, atomically (the .json, written last, says it is complete)."""
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
-    text = json.dumps(encode(value, arrays))
+    text = json.dumps(encode(value, arrays, callables=callables))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _write_atomic(path.with_suffix(".npz"), buffer.getvalue())
     _write_atomic(path.with_suffix(".json"), text.encode())
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, callables: bool = False) -> Any:
     """Read what :func:`save` wrote to ``path``; :class:`NotPlain` if it is missing or not plain data."""
     path = Path(path)
     try:
-        return loads(path.with_suffix(".json").read_bytes(), path.with_suffix(".npz").read_bytes())
+        return loads(path.with_suffix(".json").read_bytes(), path.with_suffix(".npz").read_bytes(), callables=callables)
     except OSError as err:
         raise NotPlain(f"{type(err).__name__}: {err.strerror}") from None
 
 
-def loads(tree_json: bytes, npz: bytes, max_bytes: int = 512 * 2**20) -> Any:
+def loads(tree_json: bytes, npz: bytes, max_bytes: int = 512 * 2**20, callables: bool = False) -> Any:
     """Decode the two files :func:`save` writes, given as bytes."""
     if len(tree_json) + len(npz) > max_bytes:
         raise NotPlain(f"{len(tree_json) + len(npz):,} bytes, more than the {max_bytes:,} allowed")
     try:
         tree = json.loads(tree_json)
         with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
-            return decode(tree, {k: arrays[k] for k in arrays.files})
+            return decode(tree, {k: arrays[k] for k in arrays.files}, callables=callables)
     except NotPlain:
         raise
     except Exception as err:  # whatever a hostile file makes numpy or json raise
