@@ -13,6 +13,8 @@ import pytest
 from course.execute import PINNED_ENV
 
 ROOT = Path(__file__).resolve().parent
+# the grader's corpus holds submissions to grade (tests/test_grade.py), not notebooks for nbval
+collect_ignore_glob = ["tests/corpus/*"]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 # Set before any kernel starts, so that nbval's kernels inherit it too.

@@ -1,4 +1,4 @@
-"""The ``course`` command: ``course assign``, ``course fetch``."""
+"""The ``course`` command: ``course assign``, ``course fetch``, ``course grade``, ``course gradescope``."""
 from __future__ import annotations
 
 import argparse
@@ -27,10 +27,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dest", type=Path, default=None, help="folder to download into (default: the cache)")
     p.set_defaults(run=_fetch)
 
+    p = commands.add_parser("grade", help="grade submitted notebooks: gradebook CSV, results.json, feedback")
+    p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
+                   help="notebooks, folders of notebooks, or zip files")
+    p.add_argument("--assignment", required=True, metavar="ID", help="e.g. 01_mnist_loader (a notebook in solutions/)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the grades (made if absent)")
+    p.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: the cores)")
+    p.add_argument("--timeout", type=float, default=60, metavar="S", help="seconds for the notebook's cells (default 60)")
+    p.add_argument("--question-timeout", type=float, default=20, metavar="S", help="seconds per question (default 20)")
+    p.add_argument("--regrade", action="store_true", help="grade again submissions already graded in DIR")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS", help="a Dask distributed scheduler, e.g. tcp://host:8786")
+    p.add_argument("--seed", type=int, default=None, help="grading seed of the hidden cases (default: random, kept in DIR)")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"), help="default: ./solutions")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_grade)
+
+    p = commands.add_parser("gradescope", help="build the Gradescope autograder zip of an assignment")
+    p.add_argument("--assignment", required=True, metavar="ID", help="e.g. 01_mnist_loader")
+    p.add_argument("--out", type=Path, default=None, help="default: autograder-ID.zip")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"), help="default: ./solutions")
+    p.set_defaults(run=_gradescope)
+
     args = parser.parse_args(argv)
+    from .grade import GradeError
     try:
         return args.run(args)
-    except (AssignError, data.DataError) as err:
+    except (AssignError, data.DataError, GradeError) as err:
         print(f"course {args.command}: {err}", file=sys.stderr)
         return 1
 
@@ -56,6 +78,29 @@ def _fetch(args) -> int:
         dest = args.dest / name if args.dest else None
         paths = data.download(name, dest)
         print(f"{data.DATASETS[name].title}: {len(paths)} files verified in {paths[0].parent}")
+    return 0
+
+
+def _grade(args) -> int:
+    from .grade import Limits, grade, protections
+    limits = Limits(notebook_seconds=args.timeout, question_seconds=args.question_timeout)
+    records = grade(args.submissions, args.assignment, args.out, solutions=args.solutions, workers=args.workers,
+                    limits=limits, regrade=args.regrade, cluster=args.cluster, seed=args.seed,
+                    progress=not args.no_progress)
+    by_status: dict[str, int] = {}
+    for r in records:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    print(f"{len(records)} submission(s) in {args.out}/gradebook.csv: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    print("protections in force:\n  " + "\n  ".join(records[0]["protections"] if records else protections(limits, 0)))
+    return 0
+
+
+def _gradescope(args) -> int:
+    from .grade.gradescope import build_autograder
+    path = build_autograder(args.assignment, args.out or Path(f"autograder-{args.assignment}.zip"),
+                            solutions=args.solutions)
+    print(f"wrote {path}: upload it as the assignment's autograder on Gradescope")
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "hidden_cases",
+__all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
            "questions", "expect_array", "same_result"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
@@ -81,6 +81,14 @@ def register_hidden(question: str):
         _HIDDEN[question] = make_cases
         return make_cases
     return decorate
+
+
+def public_cases(question: str, scratch: Path) -> list[Case]:
+    """The public cases of ``question`` (the ones :func:`check` runs), built in ``scratch``."""
+    _load_all()
+    if question not in _REGISTRY:
+        raise KeyError(f"no check for question {question!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return list(_REGISTRY[question](Path(scratch)))
 
 
 def hidden_cases(question: str, seed: int, scratch: Path) -> list[Case]:

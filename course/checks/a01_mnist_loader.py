@@ -8,7 +8,7 @@ import numpy as np
 
 from ..data import read_image_label_pair, resolve
 from ..idx import write_idx
-from . import Case, expect_array, register
+from . import Case, expect_array, register, register_hidden
 
 
 @register("idx_header")
@@ -87,3 +87,36 @@ def _shape_dtype(got, shape) -> str | None:
     if isinstance(got, np.ndarray) and got.shape == shape and got.dtype == np.float32:
         return None
     return f"expected float32 of shape {shape}, got {getattr(got, 'dtype', type(got).__name__)} {getattr(got, 'shape', '')}"
+
+
+# Hidden cases for the grader: random inputs from the grading seed, judged against the reference.
+
+@register_hidden("idx_header")
+def idx_header_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
+    cases = []
+    for code in rng.choice([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E], size=3, replace=False):
+        dims = tuple(int(d) for d in rng.integers(1, 70000, size=int(rng.integers(1, 5))))
+        data = struct.pack(f">HBB{len(dims)}I", 0, int(code), len(dims), *dims) + bytes(int(rng.integers(0, 8)))
+        cases.append(Case(f"random header, type 0x{int(code):02X}, {len(dims)} dims", (data,)))
+    cases.append(Case("random non-zero first bytes", (bytes([0, int(rng.integers(1, 256)), 8, 1]) + bytes(4),),
+                      raises=ValueError))
+    return cases
+
+
+@register_hidden("parse_mnist")
+def parse_mnist_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
+    n, rows, cols = int(rng.integers(5, 40)), int(rng.integers(5, 30)), int(rng.integers(5, 30))
+    images = write_idx(scratch / "hidden-images-idx3-ubyte.gz", rng.integers(0, 256, (n, rows, cols), dtype=np.uint8))
+    labels = write_idx(scratch / "hidden-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
+    fewer = write_idx(scratch / "hidden-fewer-labels-idx1-ubyte.gz", rng.integers(0, 10, n - 1, dtype=np.uint8))
+    return [Case(f"{n} random {rows}x{cols} images", (str(images), str(labels)), rtol=0, atol=1e-6),
+            Case("one label fewer than images", (str(images), str(fewer)), raises=ValueError)]
+
+
+@register_hidden("class_means")
+def class_means_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
+    k, n, d = int(rng.integers(3, 12)), int(rng.integers(50, 300)), int(rng.integers(2, 50))
+    y = np.concatenate([np.arange(k), rng.integers(0, k, n - k)]).astype(np.uint8)
+    rng.shuffle(y)
+    X = rng.random((n, d), dtype=np.float32)
+    return [Case(f"{n} random examples, {k} classes", (X, y), kwargs={"num_classes": k}, rtol=1e-5, atol=1e-6)]

@@ -1,0 +1,96 @@
+"""The autograder's throughput: a class of 100 submissions graded with 2 workers, beside a
+sequential run (1 worker) of the same grader on the same kind of notebooks.
+
+    python bench/bench_grade.py [--assignment 02_softmax_regression] [--n 100] [--n-sequential 30]
+
+The class is copies of the reference solution and of broken variants (half each): from the
+test corpus when the assignment has one, else the untouched student notebook. Target (issue 6): 100 submissions in at most 5 minutes with 2 workers on a 2-core
+machine. The sequential run grades fewer notebooks (default 30) and is compared per minute.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, table  # noqa: E402
+
+from course.grade import Limits, grade, protections  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = ["untouched", "partly_solved", "nan_and_wrong_shape", "renamed_function", "wrong_signature",
+          "monkeypatch_checks", "sys_exit"]  # variants that finish without hitting a timeout
+
+
+def make_class(folder: Path, assignment: str, n: int) -> dict[str, float]:
+    """Write ``n`` submissions into ``folder``; returns the expected total of each."""
+    corpus = ROOT / "tests" / "corpus" / assignment
+    if (corpus / "expected.json").is_file():
+        expected = json.loads((corpus / "expected.json").read_text())
+        files = {b: corpus / f"{b}.ipynb" for b in ["reference", *BROKEN] if f"{b}.ipynb" in expected}
+        scores = {b: sum(expected[f"{b}.ipynb"]["scores"].values()) for b in files}
+    else:
+        import nbformat
+        from course.questions import questions
+        solution = ROOT / "solutions" / f"{assignment}.ipynb"
+        code_points = sum(q.points for q in questions(nbformat.read(solution, 4)) if not q.manual)
+        files = {"reference": solution, "untouched": ROOT / "notebooks" / f"{assignment}.ipynb"}
+        scores = {"reference": code_points, "untouched": 0}
+    folder.mkdir(parents=True)
+    totals = {}
+    variants = itertools.cycle([b for b in files if b != "reference"])
+    for i in range(n):
+        source = "reference" if i % 2 == 0 else next(variants)
+        name = f"student{i:03d}.ipynb"
+        shutil.copyfile(files[source], folder / name)
+        totals[name] = scores[source]
+    return totals
+
+
+def run(folder: Path, assignment: str, workers: int, expected: dict[str, float]) -> float:
+    out = folder.parent / f"out-{folder.name}-{workers}"
+    start = time.perf_counter()
+    records = grade([folder], assignment, out, solutions=ROOT / "solutions", workers=workers,
+                    limits=Limits(), progress=False)
+    seconds = time.perf_counter() - start
+    got = {r["submission"]: sum(q["score"] for q in r["questions"].values()) for r in records}
+    assert got == expected, "a submission got a grade other than expected"
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--assignment", default="02_softmax_regression")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--n-sequential", type=int, default=30)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="course-bench-grade-"))
+    try:
+        parallel = make_class(tmp / "class", args.assignment, args.n)
+        sequential = make_class(tmp / "class-seq", args.assignment, args.n_sequential)
+        load_before = os.getloadavg()[0]
+        t_par = run(tmp / "class", args.assignment, 2, parallel)
+        t_seq = run(tmp / "class-seq", args.assignment, 1, sequential)
+        load_after = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rate_par, rate_seq = args.n / t_par * 60, args.n_sequential / t_seq * 60
+    print(f"{machine()}; load average {load_before:.1f} before, {load_after:.1f} after")
+    print(f"assignment {args.assignment}; every submission got its expected grade\n")
+    print(table(["run", "submissions", "time", "per minute", "target", "ratio"], [
+        [f"course grade, 2 workers", args.n, f"{t_par:.0f} s", f"{rate_par:.1f}",
+         f"{args.n} in <= 300 s", f"{rate_par / rate_seq:.2f}x the sequential rate"],
+        ["course grade, 1 worker (sequential peer)", args.n_sequential, f"{t_seq:.0f} s", f"{rate_seq:.1f}", "", "1x"],
+    ]))
+    print("\nprotections in force:\n  " + "\n  ".join(protections(Limits(), 3)))
+
+
+if __name__ == "__main__":
+    main()

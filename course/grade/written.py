@@ -1,0 +1,91 @@
+"""Written answers: collect each manual question's answers across the class into one HTML page
+(LaTeX rendered in the browser by MathJax), and read the points the instructor enters in
+``manual_points.csv`` (one row per submission, a column per written question)."""
+from __future__ import annotations
+
+import csv
+import html
+import io
+from pathlib import Path
+
+import nbformat
+
+from ..assign import STUDENT_ANSWER_MD
+from .assignment import GradeError
+from .report import write_atomic
+
+MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']]}};</script>"
+           "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>")
+
+
+def collect_answers(nb: nbformat.NotebookNode, manual_ids: list[str]) -> dict[str, str | None]:
+    """The Markdown source of each written question's cell (found by its ``course`` metadata);
+    None when the cell is missing or still holds the placeholder."""
+    found: dict[str, str | None] = {q: None for q in manual_ids}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("course") or {}
+        qid = meta.get("question") if isinstance(meta, dict) else None
+        if qid in found and cell.get("cell_type") == "markdown":
+            text = cell.source.strip()
+            found[qid] = None if not text or text == STUDENT_ANSWER_MD else text
+    return found
+
+
+def write_pages(out: Path, assignment_id: str, manual: dict[str, float], records: list[dict]) -> list[Path]:
+    """``out/written/<question>.html``: every submission's answer to the question, side by side."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    pages = []
+    for qid, points in manual.items():
+        parts = [f"<h1>{html.escape(assignment_id)}: written question <code>{html.escape(qid)}</code> "
+                 f"({points:g} points)</h1><p>{len(records)} submissions. Enter points in "
+                 f"<code>manual_points.csv</code>, then run <code>course grade</code> again.</p>"]
+        for r in sorted(records, key=lambda r: r["submission"]):
+            answer = r.get("answers", {}).get(qid)
+            body = markdown2html_mistune(answer) if answer else "<p><i>(no answer)</i></p>"
+            parts.append(f"<section><h2>{html.escape(r['submission'])}</h2>{body}</section>")
+        style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+                 "section{border-top:1px solid #ccc;padding:.3em 0}h2{font-size:1em;color:#555}")
+        page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(qid)}</title>"
+                f"<style>{style}</style>{MATHJAX}</head><body>{''.join(parts)}</body></html>\n")
+        path = out / "written" / f"{qid}.html"
+        write_atomic(path, page)
+        pages.append(path)
+    return pages
+
+
+def manual_points(path: Path, manual: dict[str, float], submissions: list[str]) -> dict[str, dict[str, float]]:
+    """Read the instructor's points from ``path`` and rewrite it with a row for every submission
+    (keeping what was entered). Returns ``{submission: {question: points}}`` for the cells filled in.
+
+    Raises
+    ------
+    GradeError
+        If a filled-in cell is not a number between 0 and the question's points.
+    """
+    entered: dict[str, dict[str, str]] = {}
+    if path.is_file():
+        for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))):
+            name = (row.get("submission") or "").strip()
+            if name:
+                entered[name] = {q: (row.get(q) or "").strip() for q in manual}
+    points: dict[str, dict[str, float]] = {}
+    for name, row in entered.items():
+        for qid, text in row.items():
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not 0 <= value <= manual[qid]:
+                raise GradeError(f"{path}: submission {name!r}, column {qid!r}: expected points between 0 "
+                                 f"and {manual[qid]:g}, got {text!r}")
+            points.setdefault(name, {})[qid] = value
+    if manual:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["submission", *manual])
+        for name in sorted(set(submissions) | set(entered)):
+            writer.writerow([name, *(entered.get(name, {}).get(q, "") for q in manual)])
+        write_atomic(path, buffer.getvalue())
+    return points
