@@ -250,3 +250,14 @@ def test_hidden_nn_epoch_cases_catch_a_summed_gradient(ref, tmp_path):
     case = hidden_cases("nn_epoch", seed=7, scratch=tmp_path)[0]
     problem = same_result(_run_hidden(ref["nn_epoch"], case), _run_hidden(fn, case), rtol=case.rtol, atol=case.atol)
     assert problem and "values differ" in problem
+
+
+def test_every_check_in_the_notebook_passes_but_the_wrong_forms():
+    import nbformat
+    nb = nbformat.read(ROOT / "solutions" / "04_backprop.ipynb", as_version=4)
+    lines = [line.strip() for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+             if out.output_type == "stream" for line in out.text.splitlines()]
+    verdicts = [line for line in lines if line.startswith(("PASS", "FAIL")) or line.endswith(("PASS", "FAIL"))]
+    assert len(verdicts) > 40
+    failing = [line for line in verdicts if "FAIL" in line]
+    assert failing and all("(wrong)" in line for line in failing), failing

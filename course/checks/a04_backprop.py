@@ -1,9 +1,10 @@
 """Public and hidden checks of assignment 04 (backpropagation).
 
 Public cases compare with literal numbers (small inputs, many of them checkable by hand; the
-others were computed once and checked against finite differences) or with properties (shapes,
-finite values, errors raised). Hidden cases draw random inputs from the grading seed and leave the comparison with the
-reference solution to the grader.
+others were computed once with the reference, whose gradients tests/test_a04_backprop.py checks
+against finite differences) or with properties (shapes, finite values, errors raised). Hidden
+cases draw random inputs from the grading seed and leave the comparison with the reference
+solution to the grader.
 """
 from __future__ import annotations
 
