@@ -166,7 +166,7 @@ def epoch_flops(n: int = 60_000) -> float:
     return float(per_example * n)
 
 
-def speed_rows(nn_epoch) -> tuple[list[list[str]], str]:
+def speed_rows(nn_epoch, rounds: int = 9) -> tuple[list[list[str]], str]:
     import torch
     torch.set_num_threads(os.cpu_count())
     rng = np.random.default_rng(2)
@@ -199,7 +199,7 @@ def speed_rows(nn_epoch) -> tuple[list[list[str]], str]:
             a @ b
 
     # interleaved rounds, the best of each: a busy machine slows all of them alike
-    best = interleaved_best({"ours": ours, "peer": peer, "big": big_products, "gemm": gemms}, rounds=7)
+    best = interleaved_best({"ours": ours, "peer": peer, "big": big_products, "gemm": gemms}, rounds=rounds)
     t_ours, t_peer, t_big = best["ours"], best["peer"], best["big"]
     rate = 10 * 2 * 1024**3 / best["gemm"]
     floor = epoch_flops() / rate
@@ -211,7 +211,8 @@ def speed_rows(nn_epoch) -> tuple[list[list[str]], str]:
             ["what limits it: the two 100x784x128 products of each batch alone (X_b W1, X_b^T G1)",
              f"{t_big:.3f} s = {t_big / floor:.2f}x floor", "", "", f"{t_big / t_ours:.0%} of the epoch"]]
     note = (f"floor = {epoch_flops() / 1e9:.1f} GFLOP per epoch / {rate / 1e9:.0f} GFLOP/s "
-            f"(float32 1024x1024 @ 1024x1024, {os.cpu_count()} cores, this run) = {floor:.3f} s")
+            f"(float32 1024x1024 @ 1024x1024, {os.cpu_count()} cores, this run) = {floor:.3f} s; "
+            f"load average at the end: {os.getloadavg()[0]:.1f}")
     return rows, note
 
 
@@ -222,10 +223,11 @@ def main(argv=None):
                         help="folder with the four MNIST .gz files (default: $COURSE_DATA_DIR, else the cache)")
     parser.add_argument("--fashion-dir", default=None, help="folder with the four Fashion-MNIST .gz files "
                                                             "(default: the cache)")
+    parser.add_argument("--rounds", type=int, default=9, help="timing rounds for the speed rows (default 9)")
     parser.add_argument("--only", choices=["speed", "accuracy"], help="only the speed row or only the accuracy rows")
     args = parser.parse_args(argv)
     nn_epoch = reference_nn_epoch()
-    rows, note = speed_rows(nn_epoch) if args.only != "accuracy" else ([], "")
+    rows, note = speed_rows(nn_epoch, args.rounds) if args.only != "accuracy" else ([], "")
     if args.only != "speed":
         rows += accuracy_rows(nn_epoch, args.epochs, args.mnist_dir, args.fashion_dir)
     print(f"Two-layer ReLU network, nn_epoch of solutions/04_backprop.ipynb ({machine()})\n")
