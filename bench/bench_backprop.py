@@ -198,7 +198,7 @@ def speed_rows(nn_epoch, rounds: int = 9) -> tuple[list[list[str]], str]:
         for _ in range(10):
             a @ b
 
-    # interleaved rounds, the best of each: a busy machine slows all of them alike
+    # round-robin, the best of each: on a shared machine each then gets its quietest moment
     best = interleaved_best({"ours": ours, "peer": peer, "big": big_products, "gemm": gemms}, rounds=rounds)
     t_ours, t_peer, t_big = best["ours"], best["peer"], best["big"]
     rate = 10 * 2 * 1024**3 / best["gemm"]
