@@ -128,15 +128,20 @@ def softmax_loss_cases(scratch: Path) -> list[Case]:
     ]
 
 
-@register_hidden("softmax_loss")
-def softmax_loss_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
+def _random_logit_cases(rng: np.random.Generator, atol32: float, atol64: float) -> list[Case]:
+    """Random float32 logits at three scales (up to 900) and one float64 case, with labels."""
     cases = []
     for scale in (1.0, 20.0, 900.0):
         m, k = int(rng.integers(1, 80)), int(rng.integers(2, 12))
         cases.append(Case(f"random logits, scale {scale:g}",
-                          (rng.normal(0, scale, (m, k)).astype(np.float32), _labels(m, k, rng)), rtol=1e-4, atol=1e-5))
-    cases.append(Case("random float64 logits", (rng.normal(0, 2, (9, 4)), _labels(9, 4, rng)), rtol=1e-10, atol=1e-12))
+                          (rng.normal(0, scale, (m, k)).astype(np.float32), _labels(m, k, rng)), rtol=1e-4, atol=atol32))
+    cases.append(Case("random float64 logits", (rng.normal(0, 2, (9, 4)), _labels(9, 4, rng)), rtol=1e-10, atol=atol64))
     return cases
+
+
+@register_hidden("softmax_loss")
+def softmax_loss_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
+    return _random_logit_cases(rng, atol32=1e-5, atol64=1e-12)
 
 
 # ------------------------------------------------------------------------ softmax_loss_grad
@@ -164,13 +169,7 @@ def softmax_loss_grad_cases(scratch: Path) -> list[Case]:
 
 @register_hidden("softmax_loss_grad")
 def softmax_loss_grad_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
-    cases = []
-    for scale in (1.0, 20.0, 900.0):
-        m, k = int(rng.integers(1, 80)), int(rng.integers(2, 12))
-        cases.append(Case(f"random logits, scale {scale:g}",
-                          (rng.normal(0, scale, (m, k)).astype(np.float32), _labels(m, k, rng)), rtol=1e-4, atol=1e-7))
-    cases.append(Case("random float64 logits", (rng.normal(0, 2, (9, 4)), _labels(9, 4, rng)), rtol=1e-10, atol=1e-14))
-    return cases
+    return _random_logit_cases(rng, atol32=1e-7, atol64=1e-14)
 
 
 # ------------------------------------------------------------------ softmax_regression_grad
