@@ -144,24 +144,26 @@ def softmax_loss_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     return _random_logit_cases(rng, atol32=1e-5, atol64=1e-12)
 
 
+def _expect_gradient(G: np.ndarray, **tol):
+    """A judge: the result must be the array G (dtype, shape, values within tol)."""
+    return lambda got: expect_array(got, G, "gradient", **tol)
+
+
 # ------------------------------------------------------------------------ softmax_loss_grad
 @register("softmax_loss_grad")
 def softmax_loss_grad_cases(scratch: Path) -> list[Case]:
-    def expect(G, **tol):
-        return lambda got: expect_array(got, G, "gradient", **tol)
-
     grad_exact = (P_EXACT - np.eye(3)[Y_EXACT]) / 3
     big = np.random.default_rng(21).normal(0, 4, size=(500, 10)).astype(np.float32)
     return [
         Case("zero logits (2, 3), labels (0, 2): (1/3 - e_y) / 2",
              (np.zeros((2, 3), np.float32), np.array([0, 2], np.uint8)),
-             expect(_f32([[-1 / 3, 1 / 6, 1 / 6], [1 / 6, 1 / 6, -1 / 3]]))),
+             _expect_gradient(_f32([[-1 / 3, 1 / 6, 1 / 6], [1 / 6, 1 / 6, -1 / 3]]))),
         Case("3 examples, labels (2, 1, 0): (softmax - one-hot) / 3", (_f32(Z_EXACT), Y_EXACT.copy()),
-             expect(_f32(grad_exact))),
+             _expect_gradient(_f32(grad_exact))),
         Case("logits of +-1000 stay finite: (0, 0, 0) and (-0.5, 0.25, 0.25)", (Z_HUGE.copy(), Y_HUGE.copy()),
-             expect(_f32([[0, 0, 0], [-0.5, 0.25, 0.25]]))),
+             _expect_gradient(_f32([[0, 0, 0], [-0.5, 0.25, 0.25]]))),
         Case("float64 logits give a float64 gradient (to 1e-12)", (Z_EXACT.copy(), Y_EXACT.copy()),
-             expect(grad_exact, rtol=1e-12, atol=1e-15)),
+             _expect_gradient(grad_exact, rtol=1e-12, atol=1e-15)),
         Case("500 x 10 random logits: float32 (500, 10), every row sums to 0", (big, _labels(500, 10, np.random.default_rng(22))),
              _properties((500, 10), np.float32, row_sum=0.0, what="gradient", atol=1e-7)),
     ]
@@ -175,9 +177,6 @@ def softmax_loss_grad_hidden(rng: np.random.Generator, scratch: Path) -> list[Ca
 # ------------------------------------------------------------------ softmax_regression_grad
 @register("softmax_regression_grad")
 def softmax_regression_grad_cases(scratch: Path) -> list[Case]:
-    def expect(G, **tol):
-        return lambda got: expect_array(got, G, "gradient", **tol)
-
     X1 = np.array([[1, 2, 0], [0, 1, -1]], np.float32)  # m=2 examples, n=3 inputs, k=4 classes
     grad1 = np.array([[1, -3, 1, 1], [3, -5, 3, -1], [-1, -1, -1, 3]]) / 8
     # X2 @ theta2 has the rows (0, log 2, log 3), (log 4, 0, log 4), (log 4, log 2, log 12)
@@ -188,10 +187,10 @@ def softmax_regression_grad_cases(scratch: Path) -> list[Case]:
     X3 = rng.random((200, 784), dtype=np.float32)
     return [
         Case("X (2, 3), theta = 0 (3, 4), labels (1, 3): a (3, 4) gradient, not (4, 3)",
-             (X1, np.array([1, 3], np.uint8), np.zeros((3, 4), np.float32)), expect(_f32(grad1))),
+             (X1, np.array([1, 3], np.uint8), np.zeros((3, 4), np.float32)), _expect_gradient(_f32(grad1))),
         Case("X (3, 2), theta (2, 3), labels (2, 1, 0): [[-11, 8, 3], [-6, -14, 20]] / 54",
-             (_f32(X2), Y_EXACT.copy(), _f32(theta2)), expect(_f32(grad2))),
-        Case("the same in float64 (to 1e-12)", (X2, Y_EXACT.copy(), theta2), expect(grad2, rtol=1e-12, atol=1e-15)),
+             (_f32(X2), Y_EXACT.copy(), _f32(theta2)), _expect_gradient(_f32(grad2))),
+        Case("the same in float64 (to 1e-12)", (X2, Y_EXACT.copy(), theta2), _expect_gradient(grad2, rtol=1e-12, atol=1e-15)),
         Case("X (200, 784), theta = 0 (784, 10): float32 (784, 10), rows sum to 0",
              (X3, _labels(200, 10, rng), np.zeros((784, 10), np.float32)),
              _properties((784, 10), np.float32, row_sum=0.0, what="gradient", atol=1e-6)),

@@ -160,14 +160,20 @@ def train_cases(scratch: Path) -> list[Case]:
 
 # ---------------------------------------------------------------- hidden cases (graders)
 
+def _random_hidden_problem(rng: np.random.Generator):
+    """Sizes n, d, k and a random float32 X (n, d), uint8 y (n,) and small W (d, k)."""
+    n, d, k = int(rng.integers(20, 80)), int(rng.integers(3, 15)), int(rng.integers(2, 7))
+    X = rng.random((n, d), dtype=np.float32)
+    y = rng.integers(0, k, n).astype(np.uint8)
+    W = (rng.normal(size=(d, k)) * 0.1).astype(np.float32)
+    return n, d, k, X, y, W
+
+
 @register_hidden("softmax_regression_epoch")
 def epoch_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     cases = []
     for i in range(3):
-        n, d, k = int(rng.integers(20, 80)), int(rng.integers(3, 15)), int(rng.integers(2, 7))
-        X = rng.random((n, d), dtype=np.float32)
-        y = rng.integers(0, k, n).astype(np.uint8)
-        theta = (rng.normal(size=(d, k)) * 0.1).astype(np.float32)
+        n, d, k, X, y, theta = _random_hidden_problem(rng)
         cases.append(Case(f"random {n} x {d}, {k} classes", (X, y, theta), None, judge_args=True, rtol=1e-4, atol=1e-5,
                           kwargs={"lr": float(rng.uniform(0.05, 1.0)), "batch": int(rng.integers(1, n + 1))}))
     return cases
@@ -177,10 +183,7 @@ def epoch_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
 def epoch_l2_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     cases = []
     for i in range(3):
-        n, d, k = int(rng.integers(20, 80)), int(rng.integers(3, 15)), int(rng.integers(2, 7))
-        X = rng.random((n, d), dtype=np.float32)
-        y = rng.integers(0, k, n).astype(np.uint8)
-        W = (rng.normal(size=(d, k)) * 0.1).astype(np.float32)
+        n, d, k, X, y, W = _random_hidden_problem(rng)
         b = (rng.normal(size=k) * 0.1).astype(np.float32)
         cases.append(Case(f"random {n} x {d}, {k} classes", (X, y, W, b), None, judge_args=True, rtol=1e-4, atol=1e-5,
                           kwargs={"lr": float(rng.uniform(0.05, 1.0)), "batch": int(rng.integers(1, n + 1)),
