@@ -94,7 +94,8 @@ def load_data(dataset: str = "mnist", seed: int = 0) -> Data:
     used = pair.source.dataset
     note = "" if used.key == dataset else f" ({DATASETS[dataset].title} is not available here)"
     return Data(X_train, y_train, X_val, y_val,
-                f"{used.title}{note}: {len(y_train):,} training / {len(y_val):,} validation images ({pair.source.kind})")
+                f"{used.title}{note}, {'the embedded sample' if pair.source.kind == 'sample' else 'the full set'}: "
+                f"{len(y_val):,} validation images, up to {len(y_train):,} for training")
 
 
 def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Result:
@@ -129,8 +130,8 @@ def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Resul
             else:
                 returned = epoch_fn(X, y, W, lr=s.lr, batch=s.batch)
         except NotImplementedError:
-            return Result(s, message=f"Write {name} first: the explorer trains with your {name}, "
-                                     f"which still raises NotImplementedError", data=data.description)
+            return Result(s, message=f"Write {name} first: the explorer trains with it, and it still raises "
+                                     f"NotImplementedError", data=data.description)
         except Exception as err:  # the student's bug, in one line
             first = (str(err).strip().splitlines() or ["(no message)"])[0][:200]
             return Result(s, message=f"{name} raised {type(err).__name__} in epoch {epoch}: {first}",

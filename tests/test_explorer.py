@@ -75,8 +75,8 @@ def test_stub_shows_one_line_naming_the_function(small_data):
 
     explorer = make_explorer(softmax_regression_epoch_l2, small_data)
     assert explorer.result.history is None and explorer.figure() is None
-    assert explorer.result.message == ("Write softmax_regression_epoch_l2 first: the explorer trains with your "
-                                       "softmax_regression_epoch_l2, which still raises NotImplementedError")
+    assert explorer.result.message == ("Write softmax_regression_epoch_l2 first: the explorer trains with it, "
+                                       "and it still raises NotImplementedError")
     explorer.controls["lr"].value = 1.0  # still one line, nothing breaks
     assert explorer.result.message.startswith("Write softmax_regression_epoch_l2 first")
 
@@ -139,7 +139,8 @@ def test_batch_larger_than_training_set_from_the_sliders_is_one_line(ref, small_
 
 def test_real_loader_falls_back_to_mnist_and_says_so():
     data = ex.load_data("fashion-mnist")
-    assert data.description.startswith("MNIST (Fashion-MNIST is not available here): 3,200 training / 800 validation")
+    assert data.description == ("MNIST (Fashion-MNIST is not available here), the embedded sample: "
+                                "800 validation images, up to 3,200 for training")
     assert data.X_train.dtype == np.float32 and data.X_train.shape == (3200, 784)
 
 
