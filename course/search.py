@@ -142,25 +142,34 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                          f"got {min(np.min(y), np.min(y_val))}..{max(np.max(y), np.max(y_val))}")
     # Column k*C + c of W holds class k of model c: the softmax then reduces over axis 1 of a
     # (m, K, C) view, whose contiguous last axis numpy vectorises (axis 2 of (m, C, K) is slow).
+    # The weights are kept as W = V * scale (one scale per column): the L2 decay
+    # W <- (1 - lr l2) W then costs a multiply of the K*C scales, not a pass over all of W.
     labels = np.asarray(y, dtype=np.intp)
     rows = np.arange(batch)
-    W = np.zeros((D, K * C), dtype=np.float32)
+    V = np.zeros((D, K * C), dtype=np.float32)
+    scale = np.ones(K * C, dtype=np.float32)
     b = np.zeros(K * C, dtype=np.float32)
     rates = lrs.astype(np.float32)                                 # per model: lr (0 once diverged)
     decay = np.tile(1 - lrs * l2s, K).astype(np.float32)           # per column: 1 - lr * l2
     any_decay = bool(np.any(l2s > 0))
-    grad = np.empty_like(W)                                        # X_b^T G, reused
+    grad = np.empty_like(V)                                        # X_b^T G, reused
     diverged_at = np.zeros(C, dtype=np.int64)
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
-    with np.errstate(over="ignore", invalid="ignore"):
+
+    def fold_scale():                                              # V <- W, scale <- 1
+        V[...] *= scale
+        scale[...] = 1
+        _flush_subnormal(V)
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, evaluate_at[-1] + 1):
-            for step_number, start in enumerate(range(0, N, batch)):
-                if any_decay and step_number % 64 == 0:
-                    _flush_subnormal(W)
+            for start in range(0, N, batch):
                 Xb = X[start:start + batch]
                 m = len(Xb)
-                H = Xb @ W
+                H = Xb @ V
+                if any_decay:
+                    H *= scale
                 H += b
                 # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, C))
                 Z = H.reshape(m, K, C)
@@ -171,23 +180,29 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                 Z *= step / Z.sum(axis=1, keepdims=True)
                 Z[rows[:m], labels[start:start + batch]] -= step
                 b -= H.sum(axis=0)
-                if any_decay:
-                    W *= decay                                       # W - lr * l2 * W ...
-                np.matmul(Xb.T, H, out=grad)                         # ... - X_b^T G
-                W -= grad
-            bad = ~(np.isfinite(W.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)
+                if any_decay:                                        # W <- (1 - lr l2) W - X_b^T G
+                    scale *= decay
+                    if np.abs(scale).min() < 1e-3:                   # before V / scale loses precision
+                        fold_scale()
+                    else:
+                        H /= scale
+                np.matmul(Xb.T, H, out=grad)
+                V -= grad
+            if any_decay:
+                fold_scale()
+            bad = ~(np.isfinite(V.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)
             new = bad & (diverged_at == 0)
             if new.any():                                            # freeze them at zero
                 diverged_at[new] = epoch
                 cols = np.tile(new, K)
-                W[:, cols], b[cols], rates[new], decay[cols] = 0, 0, 0, 1
+                V[:, cols], b[cols], rates[new], decay[cols] = 0, 0, 0, 1
             if epoch in evaluate_at:
                 row = evaluate_at.index(epoch)
-                val_loss[row], val_error[row] = evaluate_models(X_val, y_val, W, b, C, K)
+                val_loss[row], val_error[row] = evaluate_models(X_val, y_val, V, b, C, K)
                 val_loss[row, diverged_at > 0] = np.nan
                 val_error[row, diverged_at > 0] = np.nan
     return Evaluations(evaluate_at, val_loss, val_error, diverged_at,
-                       W.reshape(D, K, C).transpose(0, 2, 1).copy(), b.reshape(K, C).T.copy())
+                       V.reshape(D, K, C).transpose(0, 2, 1).copy(), b.reshape(K, C).T.copy())
 
 
 def _flush_subnormal(W: np.ndarray, tiny: float = 1e-30) -> None:
