@@ -106,7 +106,7 @@ class Evaluations:
 
 def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
                lrs: Sequence[float], l2s: Sequence[float], batch: int, epochs: Sequence[int],
-               num_classes: int = 10) -> Evaluations:
+               num_classes: int = 10, block_rows: int = 128) -> Evaluations:
     """Train C softmax-regression models that share a batch size, side by side.
 
     Model c has learning rate ``lrs[c]`` and L2 strength ``l2s[c]``; each does exactly what
@@ -120,6 +120,8 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     lrs, l2s : C learning rates and C L2 strengths.
     batch : the shared batch size.
     epochs : the epoch counts to evaluate after (training runs to the largest).
+    block_rows : batches smaller than this are run in blocks of about this many rows, k steps
+        sharing one forward and one weight-gradient product (the same SGD; only rounding differs).
 
     Returns
     -------
@@ -157,6 +159,13 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
 
+    # Small batches: k consecutive steps share one pair of large products (see the loop below): the same
+    # SGD, with only the rounding changed. k is capped so that the scales stay above 0.01 within a block.
+    steps = max(1, block_rows // batch)
+    while steps > 1 and float(np.abs(decay).min()) ** steps < 0.1:
+        steps //= 2
+    block = steps * batch
+
     def fold_scale():                                              # V <- W, scale <- 1
         V[...] *= scale
         scale[...] = 1
@@ -164,30 +173,41 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, evaluate_at[-1] + 1):
-            for start in range(0, N, batch):
-                Xb = X[start:start + batch]
-                m = len(Xb)
-                H = Xb @ V
-                if any_decay:
-                    H *= scale
-                H += b
-                # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, C))
-                Z = H.reshape(m, K, C)
-                Z -= Z.max(axis=1, keepdims=True)
-                np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
-                np.exp(Z, out=Z)
-                step = rates / np.float32(m)
-                Z *= step / Z.sum(axis=1, keepdims=True)
-                Z[rows[:m], labels[start:start + batch]] -= step
-                b -= H.sum(axis=0)
-                if any_decay:                                        # W <- (1 - lr l2) W - X_b^T G
-                    scale *= decay
-                    if np.abs(scale).min() < 1e-3:                   # before V / scale loses precision
-                        fold_scale()
-                    else:
-                        H /= scale
-                np.matmul(Xb.T, H, out=grad)
+            for first in range(0, N, block):
+                # Step j of the block needs X_j V_j, where V_j = V - sum_{i<j} X_i^T G_i (G_i divided by the
+                # scale): so X_j V_j = P_j - sum_{i<j} (X_j X_i^T) G_i, with P = X_block V and the Gram matrix
+                # X_block X_block^T; after the k steps, one product X_block^T [G_1; ...; G_k] updates V.
+                Xk = X[first:first + block]
+                P = Xk @ V
+                gram = Xk @ Xk.T if block > batch else None
+                for start in range(0, len(Xk), batch):
+                    Xb = Xk[start:start + batch]
+                    m = len(Xb)
+                    H = P[start:start + m]                   # becomes this step's G / scale, in place
+                    if start:
+                        H -= gram[start:start + m, :start] @ P[:start]
+                    if any_decay:
+                        H *= scale
+                    H += b
+                    # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, C))
+                    Z = H.reshape(m, K, C)
+                    Z -= Z.max(axis=1, keepdims=True)
+                    np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
+                    np.exp(Z, out=Z)
+                    step = rates / np.float32(m)
+                    Z *= step / Z.sum(axis=1, keepdims=True)
+                    Z[rows[:m], labels[first + start:first + start + m]] -= step
+                    b -= H.sum(axis=0)
+                    if any_decay:                                    # W <- (1 - lr l2) W - X_b^T G
+                        scale *= decay
+                        if np.abs(scale).min() < 1e-3:               # (only when steps == 1, see above)
+                            fold_scale()
+                        else:
+                            H /= scale
+                np.matmul(Xk.T, P, out=grad)
                 V -= grad
+                if any_decay and np.abs(scale).min() < 0.1:
+                    fold_scale()
             if any_decay:
                 fold_scale()
             bad = ~(np.isfinite(V.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)

@@ -54,6 +54,19 @@ def test_side_by_side_equals_one_at_a_time(problem):
     assert (run.diverged_at == 0).all()
 
 
+@pytest.mark.parametrize("l2s, block_rows", [
+    ([0.1, 0.02, 0.0, 0.3], 1), ([0.1, 0.02, 0.0, 0.3], 48), ([0.1, 0.02, 0.0, 0.3], 128),  # 1, 3, 8 steps a block
+    ([1.0, 1.0, 3.0, 0.0], 128)])          # decay 1 - lr l2 of 0.5, 0, -0.2: one step a block, scale folded back
+def test_blocks_of_steps_and_strong_decay_equal_one_at_a_time(problem, l2s, block_rows):
+    X, y, X_val, y_val = problem
+    lrs = [0.5, 1.0, 0.4, 0.1]
+    run = search.train_many(X, y, X_val, y_val, lrs=lrs, l2s=l2s, batch=16, epochs=[2], block_rows=block_rows)
+    for c, (lr, l2) in enumerate(zip(lrs, l2s)):
+        W, b, losses = one_at_a_time(X, y, X_val, y_val, lr, l2, 16, 2)
+        np.testing.assert_allclose(run.W[:, c], W, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(run.val_loss[0, c], losses[1], rtol=1e-5)
+
+
 def test_every_epoch_count_is_read_off_one_run(problem):
     X, y, X_val, y_val = problem
     result = search.search(X, y, X_val, y_val, lrs=[0.1, 0.3], l2s=[0.0, 1e-2], batches=[32, 250], epochs=[2, 1, 3])
