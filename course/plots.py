@@ -7,9 +7,13 @@ from typing import Sequence
 import numpy as np
 
 
+#: Colour of the captions of wrong predictions in show_digits (the others are black).
+WRONG_COLOR = "tab:red"
+
+
 def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence[str] | None = None,
                 ncols: int = 10, title: str | None = None, captions: Sequence[str] | None = None,
-                size: float = 1.1):
+                wrong: Sequence[bool] | None = None, size: float = 1.1):
     """Show images as a grid with their labels.
 
     Parameters
@@ -17,12 +21,16 @@ def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence
     X : (N, 784) or (N, 28, 28) array, float in [0, 1] or uint8.
     y : (N,) integer labels shown above each image (names from ``classes`` when given).
     captions : N strings shown instead of the labels.
+    wrong : N booleans, True where the image's prediction is wrong: its caption is drawn in red
+        (``WRONG_COLOR``) and bold, the others in black.
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
 
     images = np.asarray(X).reshape(len(X), 28, 28)
     n = len(images)
+    if wrong is not None and len(wrong) != n:
+        raise ValueError(f"wrong must have one entry per image ({n}), got {len(wrong)}")
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
     vmax = 255 if images.dtype == np.uint8 else 1.0
@@ -31,11 +39,12 @@ def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence
         if i >= n:
             continue
         ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+        style = dict(color=WRONG_COLOR, fontweight="bold") if wrong is not None and wrong[i] else {}
         if captions is not None:
-            ax.set_title(captions[i], fontsize=9)
+            ax.set_title(captions[i], fontsize=9, **style)
         elif y is not None:
             label = int(y[i])
-            ax.set_title(classes[label] if classes is not None else str(label), fontsize=10)
+            ax.set_title(classes[label] if classes is not None else str(label), fontsize=10, **style)
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
