@@ -169,29 +169,47 @@ def show_class_weights(W: np.ndarray, *, classes: Sequence[str] | None = None, t
 
 
 def convergence(curves: dict, *, ylabel: str, xlabel: str = "iteration", title: str | None = None,
-                ax=None, styles: dict | None = None):
+                ax=None, styles: dict | None = None, floor: float | None = None, floor_label: str | None = None,
+                legend_loc: str = "best"):
     """Plot sequences against their index on a log y-axis (for loss gaps, gradient norms, errors).
 
     Parameters
     ----------
-    curves : dict mapping a legend label to a 1-D array of positive floats (entry k at x = k).
-        Zeros and negatives (e.g. a loss gap that is exactly 0) are left out of the line.
+    curves : dict mapping a legend label to a 1-D array of floats (entry k at x = k).
     styles : dict mapping a label to matplotlib keyword arguments (e.g. ``{"marker": "o"}``).
+    floor : the level below which values are rounding noise, e.g. ``np.finfo(float).eps * abs(f_star)``
+        for a loss gap ``f - f_star``. It is drawn as a dotted line (labelled ``floor_label``), and
+        every entry at or below it (zeros and negatives included) is drawn on it as a hollow
+        downward triangle. Without a floor, zeros and negatives cannot be shown on a log axis and are
+        left out of the line.
     ax : an existing Axes to draw on; a new (6.4, 3.6) figure otherwise.
+    legend_loc : where the legend goes (matplotlib's ``loc``).
     Returns the Axes.
     """
     import matplotlib.pyplot as plt
 
+    if floor is not None and not (np.isfinite(floor) and floor > 0):
+        raise ValueError(f"floor must be a finite number > 0 (a log axis has no 0), got {floor!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 3.6))
     for label, values in curves.items():
         values = np.asarray(values, dtype=np.float64)
-        values = np.where(values > 0, values, np.nan)
-        ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
+        if floor is None:
+            ax.semilogy(np.arange(len(values)), np.where(values > 0, values, np.nan), label=label,
+                        **(styles or {}).get(label, {}))
+            continue
+        below = values <= floor
+        line, = ax.semilogy(np.arange(len(values)), np.where(below, floor, values), label=label,
+                            **(styles or {}).get(label, {}))
+        ax.plot(np.flatnonzero(below), np.full(below.sum(), floor), "v", ms=9, mfc="white",
+                mec=line.get_color(), zorder=line.get_zorder() + 1)
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls=":", lw=1.2,
+                   label=f"{floor_label or 'rounding level'} ({floor:.0e}), \u25bd at or below")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
+    ax.legend(loc=legend_loc)
     return ax
