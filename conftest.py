@@ -15,7 +15,22 @@ from course.execute import PINNED_ENV
 ROOT = Path(__file__).resolve().parent
 # the grader's corpus holds submissions to grade (tests/test_grade.py), not notebooks for nbval
 collect_ignore_glob = ["tests/corpus/*"]
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def shared_mnist_candidates(root: Path) -> list[Path]:
+    """Where the optional real MNIST files may be for a checkout at ``root``: shared/data/mnist beside it
+    (top/main -> top/shared) or one level further up, for a git worktree (top/wt/polish -> top/shared),
+    as bench/bench_sgd.py looks."""
+    return [p / "shared" / "data" / "mnist" for p in (root.parent, root.parent.parent)]
+
+
+SHARED_MNIST_CANDIDATES = shared_mnist_candidates(ROOT)
+
+
+def find_shared_mnist(candidates=SHARED_MNIST_CANDIDATES) -> Path | None:
+    """The first candidate folder holding the real MNIST test images, or None."""
+    return next((p for p in candidates if (p / "t10k-images-idx3-ubyte.gz").is_file()), None)
+
 
 # Set before any kernel starts, so that nbval's kernels inherit it too.
 _CACHE = tempfile.mkdtemp(prefix="course-test-cache-")
@@ -45,7 +60,9 @@ def no_network(monkeypatch):
 
 @pytest.fixture
 def shared_mnist() -> Path:
-    """../shared/data/mnist with the real MNIST test files, or a skip saying it is absent."""
-    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST test files not found in {SHARED_MNIST} (the shared folder is optional)")
-    return SHARED_MNIST
+    """shared/data/mnist (beside the checkout or one level up) with the real MNIST test files, or a skip."""
+    found = find_shared_mnist()
+    if found is None:
+        pytest.skip("real MNIST test files not found in " + " or ".join(map(str, SHARED_MNIST_CANDIDATES))
+                    + " (the shared folder is optional)")
+    return found

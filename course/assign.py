@@ -2,9 +2,12 @@
 
 In a solution notebook:
 
-* code between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines becomes one line
-  ``raise NotImplementedError("Write <question>: <hint>")`` at the marker's indentation;
-  the hint is whatever follows ``hint:`` on the BEGIN line;
+* code between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines becomes a stub at the marker's
+  indentation: ``raise NotImplementedError("Write <question>: see the hint above")`` below the hint,
+  wrapped into ``# Hint: ...`` comment lines of at most :data:`STUB_WIDTH` characters, so that
+  nothing is cut off at the right edge of JupyterLab or of the HTML. The hint is whatever follows
+  ``hint:`` on the BEGIN line (one line in the solution); without one the stub is
+  ``raise NotImplementedError("Write <question>")``;
 * Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
   ``*Write your answer here.*``;
 * cells tagged ``solution-only`` are dropped;
@@ -14,6 +17,7 @@ In a solution notebook:
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -24,6 +28,7 @@ _CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
 _MD_BEGIN = re.compile(r"^\s*<!-- BEGIN SOLUTION -->\s*$")
 _MD_END = re.compile(r"^\s*<!-- END SOLUTION -->\s*$")
 STUDENT_ANSWER_MD = "*Write your answer here.*"
+STUB_WIDTH = 88  #: the longest line of a stub's hint comment (what JupyterLab shows without cutting it off)
 
 
 class AssignError(ValueError):
@@ -64,12 +69,19 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
     return nb
 
 
+def stub(indent: str, question: str | None, hint: str | None) -> str:
+    """The student's stub: the hint wrapped into comment lines of at most STUB_WIDTH characters (a
+    word longer than a line is not split), then one ``raise NotImplementedError`` line."""
+    task = f"Write {question}" if question else "Write this part"
+    if not hint:
+        return f"{indent}raise NotImplementedError({task!r})"
+    comment = textwrap.wrap(hint, STUB_WIDTH, initial_indent=f"{indent}# Hint: ", subsequent_indent=f"{indent}#       ",
+                            break_long_words=False, break_on_hyphens=False)
+    return "\n".join([*comment, f"{indent}raise NotImplementedError({f'{task}: see the hint above'!r})"])
+
+
 def _strip_code(source: str, question: str | None, where: str) -> str:
-    def stub(begin: re.Match) -> str:
-        task = f"Write {question}" if question else "Write this part"
-        message = f"{task}: {begin['hint']}" if begin["hint"] else task
-        return f"{begin['indent']}raise NotImplementedError({message!r})"
-    return _strip(source, _CODE_BEGIN, _CODE_END, stub, where)
+    return _strip(source, _CODE_BEGIN, _CODE_END, lambda begin: stub(begin["indent"], question, begin["hint"]), where)
 
 
 def _strip_markdown(source: str, where: str) -> str:

@@ -43,7 +43,13 @@ def execute(path: str | os.PathLike, *, allow_errors: bool = False, timeout: int
 
 
 def execute_in_place(path: str | os.PathLike, **kwargs) -> None:
-    """Execute a solution notebook and save it with its outputs."""
+    """Execute a solution notebook and save it with its outputs.
+
+    The state of the widgets the notebook made (nbclient records it in ``metadata.widgets``) is
+    saved too, so that JupyterLab, nbviewer and nbconvert's HTML show the explorer as it was
+    left, curves included, before any cell is run. Its model ids are random: ``course assign``
+    drops that metadata from the student notebooks, nbval does not compare notebook metadata,
+    and the cells displaying widgets are tagged ``nbval-ignore-output``.
+    """
     nb = execute(path, **kwargs)
-    nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)

@@ -272,9 +272,17 @@ class Explorer:
                 display(fig)
                 plt.close(fig)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+    def __repr__(self) -> str:
+        """What a viewer without a live kernel shows instead of the sliders (a few short lines)."""
+        name = getattr(self.epoch_fn, "__name__", "your epoch function")
+        return (f"Hyperparameter explorer ({name}): sliders for the learning rate,\n"
+                "batch size, epochs, L2 strength, training images and dataset.\n"
+                "Run this cell in JupyterLab to use them.")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The widget's own bundle (JupyterLab shows the sliders and curves), whose text/plain, the
+        fallback of viewers without widgets, is the short ``repr`` instead of the widgets' long one."""
+        return {**self.widget._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
 
 
 def _in_kernel() -> bool:

@@ -7,9 +7,13 @@ from typing import Sequence
 import numpy as np
 
 
+#: Colour of the captions of wrong predictions in show_digits (the others are black).
+WRONG_COLOR = "tab:red"
+
+
 def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence[str] | None = None,
                 ncols: int = 10, title: str | None = None, captions: Sequence[str] | None = None,
-                size: float = 1.1):
+                wrong: Sequence[bool] | None = None, size: float = 1.1):
     """Show images as a grid with their labels.
 
     Parameters
@@ -17,12 +21,16 @@ def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence
     X : (N, 784) or (N, 28, 28) array, float in [0, 1] or uint8.
     y : (N,) integer labels shown above each image (names from ``classes`` when given).
     captions : N strings shown instead of the labels.
+    wrong : N booleans, True where the image's prediction is wrong: its caption is drawn in red
+        (``WRONG_COLOR``) and bold, the others in black.
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
 
     images = np.asarray(X).reshape(len(X), 28, 28)
     n = len(images)
+    if wrong is not None and len(wrong) != n:
+        raise ValueError(f"wrong must have one entry per image ({n}), got {len(wrong)}")
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
     vmax = 255 if images.dtype == np.uint8 else 1.0
@@ -31,11 +39,12 @@ def show_digits(X: np.ndarray, y: np.ndarray | None = None, *, classes: Sequence
         if i >= n:
             continue
         ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+        style = dict(color=WRONG_COLOR, fontweight="bold") if wrong is not None and wrong[i] else {}
         if captions is not None:
-            ax.set_title(captions[i], fontsize=9)
+            ax.set_title(captions[i], fontsize=9, **style)
         elif y is not None:
             label = int(y[i])
-            ax.set_title(classes[label] if classes is not None else str(label), fontsize=10)
+            ax.set_title(classes[label] if classes is not None else str(label), fontsize=10, **style)
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
@@ -160,29 +169,47 @@ def show_class_weights(W: np.ndarray, *, classes: Sequence[str] | None = None, t
 
 
 def convergence(curves: dict, *, ylabel: str, xlabel: str = "iteration", title: str | None = None,
-                ax=None, styles: dict | None = None):
+                ax=None, styles: dict | None = None, floor: float | None = None, floor_label: str | None = None,
+                legend_loc: str = "best"):
     """Plot sequences against their index on a log y-axis (for loss gaps, gradient norms, errors).
 
     Parameters
     ----------
-    curves : dict mapping a legend label to a 1-D array of positive floats (entry k at x = k).
-        Zeros and negatives (e.g. a loss gap that is exactly 0) are left out of the line.
+    curves : dict mapping a legend label to a 1-D array of floats (entry k at x = k).
     styles : dict mapping a label to matplotlib keyword arguments (e.g. ``{"marker": "o"}``).
+    floor : the level below which values are rounding noise, e.g. ``np.finfo(float).eps * abs(f_star)``
+        for a loss gap ``f - f_star``. It is drawn as a dotted line (labelled ``floor_label``), and
+        every entry at or below it (zeros and negatives included) is drawn on it as a hollow
+        downward triangle. Without a floor, zeros and negatives cannot be shown on a log axis and are
+        left out of the line.
     ax : an existing Axes to draw on; a new (6.4, 3.6) figure otherwise.
+    legend_loc : where the legend goes (matplotlib's ``loc``).
     Returns the Axes.
     """
     import matplotlib.pyplot as plt
 
+    if floor is not None and not (np.isfinite(floor) and floor > 0):
+        raise ValueError(f"floor must be a finite number > 0 (a log axis has no 0), got {floor!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 3.6))
     for label, values in curves.items():
         values = np.asarray(values, dtype=np.float64)
-        values = np.where(values > 0, values, np.nan)
-        ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
+        if floor is None:
+            ax.semilogy(np.arange(len(values)), np.where(values > 0, values, np.nan), label=label,
+                        **(styles or {}).get(label, {}))
+            continue
+        below = values <= floor
+        line, = ax.semilogy(np.arange(len(values)), np.where(below, floor, values), label=label,
+                            **(styles or {}).get(label, {}))
+        ax.plot(np.flatnonzero(below), np.full(below.sum(), floor), "v", ms=9, mfc="white",
+                mec=line.get_color(), zorder=line.get_zorder() + 1)
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls=":", lw=1.2,
+                   label=f"{floor_label or 'rounding level'} ({floor:.0e}), \u25bd at or below")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
+    ax.legend(loc=legend_loc)
     return ax

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course.assign import AssignError, assign, student_notebook
+from course.assign import STUB_WIDTH, AssignError, assign, student_notebook
 from course.cli import main as course_main
 from course.questions import questions
 
@@ -48,6 +48,9 @@ def test_student_notebooks_have_stubs_and_no_answers(path):
             assert "*Write your answer here.*" in cell.source
         else:
             assert f"raise NotImplementedError('Write {q.id}" in cell.source
+            stub = [line for line in cell.source.splitlines() if line.lstrip().startswith("#  ")
+                    or "# Hint:" in line or "NotImplementedError" in line]
+            assert max(map(len, stub)) <= STUB_WIDTH, f"{q.id}: a stub line is longer than {STUB_WIDTH}"
 
 
 def nb(*cells):
@@ -59,9 +62,30 @@ def test_code_markers_become_an_indented_stub_with_the_hint():
                          "    # END SOLUTION\n\nprint(f)", metadata={"course": {"question": "f", "points": 2}},
                          execution_count=3, outputs=[{"output_type": "stream", "name": "stdout", "text": "x"}])
     out = student_notebook(nb(cell)).cells[0]
-    assert out.source == "def f(x):\n    '''doc'''\n    raise NotImplementedError('Write f: use np.sum')\n\nprint(f)"
+    assert out.source == ("def f(x):\n    '''doc'''\n    # Hint: use np.sum\n"
+                          "    raise NotImplementedError('Write f: see the hint above')\n\nprint(f)")
     assert out.outputs == [] and out.execution_count is None
     assert out.metadata["course"] == {"question": "f", "points": 2}
+
+
+def test_a_long_hint_is_wrapped_into_short_comment_lines_above_a_short_raise():
+    hint = ("for each slice X[i:i+batch]: logits, row-wise softmax (subtract the row max), subtract the one-hot "
+            "labels, then theta -= lr * X_b.T @ (Z - I_y) / len(X_b)")
+    cell = new_code_cell(f"def g(X):\n    for i in X:\n        # BEGIN SOLUTION hint: {hint}\n        pass\n"
+                         "        # END SOLUTION\n    return X", metadata={"course": {"question": "g", "points": 1}})
+    lines = student_notebook(nb(cell)).cells[0].source.splitlines()
+    comment = lines[2:-2]
+    assert lines[:2] == ["def g(X):", "    for i in X:"] and lines[-1] == "    return X"
+    assert lines[-2] == "        raise NotImplementedError('Write g: see the hint above')"
+    assert len(comment) == 3 and comment[0].startswith("        # Hint: for each slice")
+    assert all(line.startswith("        #       ") for line in comment[1:])
+    assert max(len(line) for line in lines) <= STUB_WIDTH
+    assert " ".join(line.strip().lstrip("#").strip() for line in comment) == f"Hint: {hint}"  # no word lost
+
+
+def test_without_a_hint_the_stub_is_one_line():
+    cell = new_code_cell("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", metadata={"course": {"question": "x", "points": 1}})
+    assert student_notebook(nb(cell)).cells[0].source == "raise NotImplementedError('Write x')"
 
 
 def test_markdown_answers_and_solution_only_cells():

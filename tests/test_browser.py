@@ -1,10 +1,12 @@
 """The study experience as a student sees it, in a real browser.
 
 * JupyterLab, started as the README's study command starts it (the pack's settings in
-  ``jupyter-config/``), in headless Chromium driven by Playwright: ``solutions/03_sgd.ipynb`` run
-  from the Run menu, the explorer's learning-rate and epochs sliders moved with the keyboard, the
-  curves and the accuracy redrawn; ``notebooks/03_sgd.ipynb`` run cell by cell up to the explorer,
-  which shows its one-line "write this function first" message.
+  ``jupyter-config/``), in headless Chromium driven by Playwright: ``solutions/03_sgd.ipynb`` opened
+  (untrusted, its explorer cell shows a few lines of text), run from the Run menu, the explorer's
+  learning-rate and epochs sliders moved with the keyboard, the curves and the accuracy redrawn; a
+  trusted copy shows the explorer as saved (the notebook's widget state) before anything runs;
+  ``notebooks/03_sgd.ipynb`` run cell by cell up to the explorer, which shows its one-line "write
+  this function first" message.
 * Every solution notebook: its stored outputs are clean (no traceback, warning or stderr, a plot
   wherever a cell draws one), and its nbconvert HTML renders with every image, full-page screenshot.
 
@@ -153,10 +155,11 @@ class Lab:
     url: str
     token: str
 
-    def open(self, page, path: str, workspace: str) -> None:
-        """Open ``path`` in its own workspace (so that no other notebook is open) and wait for its kernel."""
+    def open(self, page, path: str, workspace: str, copy_of: str | None = None) -> None:
+        """Open ``path`` (a copy of the repository's ``copy_of``, by default of ``path``) in its own
+        workspace (so that no other notebook is open) and wait for its kernel."""
         page.goto(f"{self.url}/lab/workspaces/{workspace}/tree/{path}?token={self.token}")
-        cells = len(nbformat.read(ROOT / path, as_version=4).cells)
+        cells = len(nbformat.read(ROOT / (copy_of or path), as_version=4).cells)
         page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length == {cells}")
         wait_idle(page)
 
@@ -170,17 +173,25 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, browser):
     """JupyterLab on 127.0.0.1 with a token, the pack's settings and the tests' pinned environment,
-    serving copies of the two 03 notebooks (nothing in the repository is written); stopped at the end."""
+    serving copies of the two 03 notebooks, and a copy of the solution trusted with ``jupyter trust``
+    (nothing in the repository is written); stopped at the end."""
     tmp = tmp_path_factory.mktemp("jupyterlab")
-    for folder in ("solutions", "notebooks"):
+    for folder in ("solutions", "notebooks", "trusted"):
         (tmp / "root" / folder).mkdir(parents=True)
+    for folder in ("solutions", "notebooks"):
         shutil.copy(ROOT / folder / NOTEBOOK, tmp / "root" / folder)
+    # Trust goes by content: the trusted copy differs by one metadata entry, so the other copy stays untrusted.
+    trusted = nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)
+    trusted.metadata["course_test"] = "the trusted copy"
+    nbformat.write(trusted, tmp / "root" / "trusted" / NOTEBOOK)
     assert os.environ.get("COURSE_CACHE_DIR"), "conftest.py sets a private cache for the tests"
     env = {**os.environ, **PINNED_ENV,
            "JUPYTER_CONFIG_PATH": str(STUDY_CONFIG),        # as the README's study command
            "JUPYTER_CONFIG_DIR": str(tmp / "config"),       # not the user's settings or workspaces
            "JUPYTER_DATA_DIR": str(tmp / "data"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
            "IPYTHONDIR": str(tmp / "ipython")}
+    subprocess.run([sys.executable, "-m", "jupyter", "trust", str(tmp / "root" / "trusted" / NOTEBOOK)], env=env,
+                   check=True, capture_output=True)  # signs it in tmp/data, as a user's own run would
     port, token = free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", str(tmp / "root")]
@@ -304,6 +315,12 @@ def test_explorer_redraws_when_the_sliders_move(lab, page, shots):
     lab.open(page, f"solutions/{NOTEBOOK}", "solution")
     assert_no_news(page)
     page.screenshot(path=shots / "01_solution_opened.png")
+    # before any cell runs, an untrusted notebook (any notebook one did not run oneself) shows the
+    # explorer's text/plain: a few short lines, not the widgets' long repr
+    saved = cell(page, index_of(path, "course.explorer.explore(")).locator(".jp-OutputArea-output")
+    saved.scroll_into_view_if_needed()
+    expect(saved).to_contain_text("Run this cell in JupyterLab to use them.")
+    assert "VBox" not in saved.inner_text()
 
     menu(page, "Edit", "editmenu:clear-all")  # so that every output seen below is fresh
     prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
@@ -342,6 +359,21 @@ def test_explorer_redraws_when_the_sliders_move(lab, page, shots):
     accuracy = re.compile(r"validation accuracy (\d+\.\d+) %")
     assert accuracy.search(summary_before)[1] != accuracy.search(summary_after)[1], (summary_before, summary_after)
     assert_no_news(page)
+
+
+def test_trusted_solution_shows_the_saved_explorer(lab, page, shots):
+    """A trusted copy of solution 03 shows the explorer as it was saved, curves included, before any
+    cell runs: JupyterLab draws it from the widget state stored in the notebook."""
+    from playwright.sync_api import expect
+
+    lab.open(page, f"trusted/{NOTEBOOK}", "trusted", copy_of=f"solutions/{NOTEBOOK}")
+    explorer = cell(page, index_of(ROOT / "solutions" / NOTEBOOK, "course.explorer.explore("))
+    explorer.scroll_into_view_if_needed()
+    expect(explorer.locator(".widget-slider")).to_have_count(5)
+    expect(explorer.locator(".widget-output img")).to_have_count(1)
+    assert "Error displaying widget" not in explorer.inner_text()
+    expect(explorer.locator(".jp-InputPrompt")).to_have_text(NUMBERED)  # the stored run, not a new one
+    explorer.screenshot(path=shots / "09_trusted_saved_explorer.png")
 
 
 def test_explorer_asks_for_the_students_function(lab, page, shots):

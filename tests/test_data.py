@@ -297,3 +297,16 @@ def test_real_files_with_different_counts(shared_mnist, tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte.gz").symlink_to(shared_mnist / "train-labels-idx1-ubyte.gz")
     with pytest.raises(IDXFormatError, match="holds 10,000 images but .* holds 60,000 labels"):
         load_dataset("mnist", "test", data_dir=tmp_path)
+
+
+def test_shared_mnist_is_found_beside_the_checkout_or_one_level_up(tmp_path):
+    """A checkout at top/main finds top/shared; a worktree at top/wt/polish finds it one level further up."""
+    from conftest import find_shared_mnist, shared_mnist_candidates as candidates
+
+    shared = tmp_path / "shared" / "data" / "mnist"
+    main, worktree = tmp_path / "main", tmp_path / "wt" / "polish"
+    assert find_shared_mnist(candidates(main)) is None and find_shared_mnist(candidates(worktree)) is None
+    shared.mkdir(parents=True)
+    (shared / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
+    assert find_shared_mnist(candidates(main)) == shared
+    assert find_shared_mnist(candidates(worktree)) == shared

@@ -147,3 +147,53 @@ def test_real_loader_falls_back_to_mnist_and_says_so():
 def test_explore_refuses_a_start_value_the_sliders_do_not_have(ref, small_data):
     with pytest.raises(ValueError, match=r"batch must be one of the slider's values \[10, 20, 50, 100, 200, 500, 1000\], got 64"):
         ex.Explorer(ref["softmax_regression_epoch_l2"], ex.Settings(batch=64), loader=lambda name: small_data)
+
+
+def test_without_a_kernel_it_shows_a_few_short_lines_not_the_widget_repr(ref, small_data):
+    """A viewer without widgets (nbconvert HTML without the widget state, GitHub, a terminal) shows text/plain."""
+    explorer = make_explorer(ref["softmax_regression_epoch_l2"], small_data)
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    text = bundle["text/plain"]
+    assert text == repr(explorer) and "VBox" not in text
+    assert text.startswith("Hyperparameter explorer (softmax_regression_epoch_l2): sliders for the learning rate")
+    assert text.endswith("Run this cell in JupyterLab to use them.")
+    assert len(text.splitlines()) == 3 and max(map(len, text.splitlines())) <= 88
+
+
+def test_the_solution_notebook_keeps_the_explorers_widget_state():
+    """Solution 03 is saved with the explorer's state (its Output widget holds the curves), so that
+    JupyterLab shows the explorer before any cell is run; the cells that display widgets, whose model
+    ids are random, are tagged for nbval, and the student notebook carries no widget state."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "solutions" / "03_sgd.ipynb", as_version=4)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    shown = [(cell, out) for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+             if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    assert len(shown) == 1
+    cell, out = shown[0]
+    assert "course.explorer.explore(" in cell.source and "nbval-ignore-output" in cell.metadata.get("tags", [])
+    assert out["data"]["text/plain"].startswith("Hyperparameter explorer (softmax_regression_epoch_l2)")
+    top = state[out["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    assert top["model_name"] == "VBoxModel"
+    outputs = [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
+    assert len(outputs) == 1 and ["image/png" in o.get("data", {}) for o in outputs[0]] == [True]
+    student = nbformat.read(ROOT / "notebooks" / "03_sgd.ipynb", as_version=4)
+    assert "widgets" not in student.metadata
+
+
+def test_execute_in_place_saves_the_widget_state(tmp_path):
+    """course.execute records what a notebook's widgets looked like (one kernel start: a few seconds)."""
+    import nbformat
+
+    from course.execute import execute_in_place
+
+    path = tmp_path / "slider.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ipywidgets\nipywidgets.IntSlider(value=7, description='seven')")]), path)
+    execute_in_place(path)
+    nb = nbformat.read(path, as_version=4)
+    model_id = nb.cells[0].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    slider = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"][model_id]
+    assert slider["model_name"] == "IntSliderModel" and slider["state"]["value"] == 7

@@ -1,0 +1,67 @@
+"""The plotting helpers: what they draw, read back from the matplotlib objects."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+
+from course import plots
+
+matplotlib.use("Agg")
+
+
+def test_show_digits_draws_the_captions_of_wrong_predictions_in_red():
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(0).random((4, 784), dtype=np.float32)
+    fig = plots.show_digits(X, captions=["1", "2 not 7", "3", "4 not 9"], wrong=[False, True, False, True], ncols=4)
+    titles = [ax.title for ax in fig.axes]
+    assert [t.get_text() for t in titles] == ["1", "2 not 7", "3", "4 not 9"]
+    assert [to_rgba(t.get_color()) for t in titles] == [to_rgba(c) for c in ("black", "tab:red", "black", "tab:red")]
+    assert [t.get_fontweight() for t in titles] == ["normal", "bold", "normal", "bold"]
+    plt.close(fig)
+
+
+def test_show_digits_without_wrong_keeps_every_caption_black():
+    import matplotlib.pyplot as plt
+
+    fig = plots.show_digits(np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 2]))
+    assert {to_rgba(ax.title.get_color()) for ax in fig.axes[:3]} == {to_rgba("black")}
+    plt.close(fig)
+
+
+def test_show_digits_refuses_a_wrong_mask_of_another_length():
+    with pytest.raises(ValueError, match=r"wrong must have one entry per image \(3\), got 2"):
+        plots.show_digits(np.zeros((3, 784)), captions=["a", "b", "c"], wrong=[True, False])
+
+
+def test_convergence_draws_values_at_or_below_the_floor_on_a_dotted_line():
+    import matplotlib.pyplot as plt
+
+    gaps = np.array([1e-1, 1e-6, 1e-13, 3e-17, 0.0, -1e-17])
+    ax = plots.convergence({"Newton": gaps}, ylabel="f - f*", floor=1e-16, floor_label="float64 rounding")
+    newton, triangles, floor = ax.lines
+    assert ax.get_yscale() == "log" and newton.get_label() == "Newton"
+    np.testing.assert_array_equal(newton.get_ydata(), [1e-1, 1e-6, 1e-13, 1e-16, 1e-16, 1e-16])  # nothing dropped
+    assert triangles.get_marker() == "v" and list(triangles.get_xdata()) == [3, 4, 5]
+    assert list(triangles.get_ydata()) == [1e-16] * 3 and to_rgba(triangles.get_markeredgecolor()) == to_rgba(newton.get_color())
+    assert list(floor.get_ydata()) == [1e-16, 1e-16] and floor.get_linestyle() == ":"
+    assert floor.get_label() == "float64 rounding (1e-16), \u25bd at or below"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Newton", floor.get_label()]
+    plt.close(ax.figure)
+
+
+def test_convergence_without_a_floor_leaves_zeros_out():
+    import matplotlib.pyplot as plt
+
+    ax = plots.convergence({"gd": [1.0, 0.1, 0.0]}, ylabel="gap")
+    (line,) = ax.lines
+    assert np.isnan(line.get_ydata()[2]) and list(line.get_ydata()[:2]) == [1.0, 0.1]
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("floor", [0.0, -1e-17, float("nan")])
+def test_convergence_refuses_a_floor_a_log_axis_cannot_show(floor):
+    with pytest.raises(ValueError, match="floor must be a finite number > 0"):
+        plots.convergence({"gd": [1.0]}, ylabel="gap", floor=floor)
