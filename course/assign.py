@@ -4,8 +4,9 @@ In a solution notebook:
 
 * code between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines becomes a stub at the marker's
   indentation: ``raise NotImplementedError("Write <question>: see the hint above")`` below the hint,
-  wrapped into ``# Hint: ...`` comment lines of at most :data:`STUB_WIDTH` characters, so that
-  nothing is cut off at the right edge of JupyterLab or of the HTML. The hint is whatever follows
+  wrapped into ``# Hint: ...`` comment lines of at most :data:`STUB_WIDTH` characters (between its
+  ``;``-separated clauses where possible), so that nothing is cut off at the right edge of
+  JupyterLab or of the HTML. The hint is whatever follows
   ``hint:`` on the BEGIN line (one line in the solution); without one the stub is
   ``raise NotImplementedError("Write <question>")``;
 * Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
@@ -70,14 +71,27 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
 
 
 def stub(indent: str, question: str | None, hint: str | None) -> str:
-    """The student's stub: the hint wrapped into comment lines of at most STUB_WIDTH characters (a
-    word longer than a line is not split), then one ``raise NotImplementedError`` line."""
+    """The student's stub: the hint as comment lines of at most STUB_WIDTH characters (see
+    :func:`wrap_hint`), then one ``raise NotImplementedError`` line."""
     task = f"Write {question}" if question else "Write this part"
     if not hint:
         return f"{indent}raise NotImplementedError({task!r})"
-    comment = textwrap.wrap(hint, STUB_WIDTH, initial_indent=f"{indent}# Hint: ", subsequent_indent=f"{indent}#       ",
-                            break_long_words=False, break_on_hyphens=False)
-    return "\n".join([*comment, f"{indent}raise NotImplementedError({f'{task}: see the hint above'!r})"])
+    return "\n".join([*wrap_hint(hint, indent), f"{indent}raise NotImplementedError({f'{task}: see the hint above'!r})"])
+
+
+def wrap_hint(hint: str, indent: str = "") -> list[str]:
+    """``# Hint: ...`` comment lines of at most STUB_WIDTH characters (a word longer than a line is not
+    split). Lines break between the hint's ``;``-separated clauses where they can, so that a short
+    formula is not cut in two; a clause too long for the rest of a line starts a new one."""
+    first, rest = f"{indent}# Hint: ", f"{indent}#       "
+    lines: list[str] = []
+    for clause in re.split(r"(?<=;)\s+", hint.strip()):
+        if lines and len(lines[-1]) + 1 + len(clause) <= STUB_WIDTH:
+            lines[-1] += " " + clause
+        else:
+            lines += textwrap.wrap(clause, STUB_WIDTH, initial_indent=rest if lines else first, subsequent_indent=rest,
+                                   break_long_words=False, break_on_hyphens=False)
+    return lines
 
 
 def _strip_code(source: str, question: str | None, where: str) -> str:

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course.assign import STUB_WIDTH, AssignError, assign, student_notebook
+from course.assign import STUB_WIDTH, AssignError, assign, student_notebook, wrap_hint
 from course.cli import main as course_main
 from course.questions import questions
 
@@ -81,6 +81,16 @@ def test_a_long_hint_is_wrapped_into_short_comment_lines_above_a_short_raise():
     assert all(line.startswith("        #       ") for line in comment[1:])
     assert max(len(line) for line in lines) <= STUB_WIDTH
     assert " ".join(line.strip().lstrip("#").strip() for line in comment) == f"Hint: {hint}"  # no word lost
+
+
+def test_a_hint_breaks_between_its_clauses_where_they_fit():
+    hint = ("for each minibatch in order: Z1 = ReLU(Xb @ W1); G2 = (softmax(Z1 @ W2) - one-hot) / m; "
+            "G1 = (Z1 > 0) * (G2 @ W2.T); then W1 -= lr * Xb.T @ G1 and W2 -= lr * Z1.T @ G2")
+    assert wrap_hint(hint, "    ") == [
+        "    # Hint: for each minibatch in order: Z1 = ReLU(Xb @ W1);",
+        "    #       G2 = (softmax(Z1 @ W2) - one-hot) / m; G1 = (Z1 > 0) * (G2 @ W2.T);",
+        "    #       then W1 -= lr * Xb.T @ G1 and W2 -= lr * Z1.T @ G2"]
+    assert wrap_hint("a; b") == ["# Hint: a; b"]  # short: one line
 
 
 def test_without_a_hint_the_stub_is_one_line():
