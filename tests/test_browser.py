@@ -141,13 +141,18 @@ def page(browser):
     page.close()
 
 
+def emptied(folder: Path, what: str) -> Path:
+    """``folder``, emptied (made if missing), and a line saying where ``what`` goes."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    print(f"\n{what}: {folder}")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def shots():
     """out/browser/, emptied; the test names each screenshot after its step."""
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
-    print(f"\nscreenshots: {SHOTS}")
-    return SHOTS
+    return emptied(SHOTS, "screenshots")
 
 
 @dataclass
@@ -403,10 +408,8 @@ def test_explorer_asks_for_the_students_function(lab, page, shots):
 
 @pytest.fixture(scope="module")
 def renders():
-    shutil.rmtree(RENDERS, ignore_errors=True)
-    RENDERS.mkdir(parents=True)
-    print(f"\nrendered notebooks: {RENDERS}")
-    return RENDERS
+    """out/render/, emptied: an HTML file and a full-page PNG per solution notebook."""
+    return emptied(RENDERS, "rendered notebooks")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
