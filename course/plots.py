@@ -194,15 +194,12 @@ def convergence(curves: dict, *, ylabel: str, xlabel: str = "iteration", title: 
         _, ax = plt.subplots(figsize=(6.4, 3.6))
     for label, values in curves.items():
         values = np.asarray(values, dtype=np.float64)
-        if floor is None:
-            ax.semilogy(np.arange(len(values)), np.where(values > 0, values, np.nan), label=label,
-                        **(styles or {}).get(label, {}))
-            continue
-        below = values <= floor
-        line, = ax.semilogy(np.arange(len(values)), np.where(below, floor, values), label=label,
-                            **(styles or {}).get(label, {}))
-        ax.plot(np.flatnonzero(below), np.full(below.sum(), floor), "v", ms=9, mfc="white",
-                mec=line.get_color(), zorder=line.get_zorder() + 1)
+        below = values <= (0 if floor is None else floor)          # not drawable as they are
+        line, = ax.semilogy(np.arange(len(values)), np.where(below, np.nan if floor is None else floor, values),
+                            label=label, **(styles or {}).get(label, {}))
+        if floor is not None:
+            ax.plot(np.flatnonzero(below), np.full(below.sum(), floor), "v", ms=9, mfc="white",
+                    mec=line.get_color(), zorder=line.get_zorder() + 1)
     if floor is not None:
         ax.axhline(floor, color="gray", ls=":", lw=1.2,
                    label=f"{floor_label or 'rounding level'} ({floor:.0e}), \u25bd at or below")
