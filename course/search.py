@@ -154,7 +154,7 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     rates = lrs.astype(np.float32)                                 # per model: lr (0 once diverged)
     decay = np.tile(1 - lrs * l2s, K).astype(np.float32)           # per column: 1 - lr * l2
     any_decay = bool(np.any(l2s > 0))
-    grad = np.empty_like(V)                                        # X_b^T G, reused
+    grad = np.empty_like(V)                                        # X_block^T G, reused
     diverged_at = np.zeros(C, dtype=np.int64)
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
