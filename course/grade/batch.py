@@ -93,7 +93,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
     """Grade the submissions in ``paths`` against ``solutions/<assignment_id>.ipynb`` into ``out``.
 
     Returns the records of every submission graded in ``out`` (this run's and earlier runs').
-    See the README's instructor section for the files written.
+    See docs/instructors.md for the files written.
     """
     from tqdm import tqdm
 
