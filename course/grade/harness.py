@@ -3,15 +3,18 @@
 The grader never trusts what happens here: it only reads back plain data (see
 :mod:`course.grade.plain`) and judges it in its own process. A question has a time budget for
 all its cases, enforced with an interval timer that raises :class:`QuestionTimeout` (a
-BaseException, so ``except Exception`` in student code does not swallow it).
+BaseException, so ``except Exception`` in student code does not swallow it). While the function
+runs, the pack's helpers refuse to work (:mod:`course.guard`).
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 import traceback
 
+from .. import guard
 from . import plain
 
 MAX_RESULT_BYTES = 64 * 2**20
@@ -46,18 +49,23 @@ def call_question(namespace: dict, question: str, inputs: str, results: str, sec
     signal.setitimer(signal.ITIMER_REAL, seconds)
     start = time.monotonic()
     try:
-        for case in spec["cases"]:
-            if outcomes and ("timeout" in outcomes[-1] or "not_run" in outcomes[-1]):
-                outcomes.append({"not_run": "the question's time ran out"})
-            else:
-                os.chdir(workdir)
-                outcomes.append(_call(fn, case, seconds))
+        with guard.grading(question):
+            _cases(fn, spec, workdir, seconds, outcomes)
     except QuestionTimeout:  # between two calls
         outcomes += [{"not_run": "the question's time ran out"}] * (len(spec["cases"]) - len(outcomes))
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     plain.save({"cases": outcomes, "seconds": time.monotonic() - start}, results)
+
+
+def _cases(fn, spec: dict, workdir: str, seconds: float, outcomes: list) -> None:
+    for case in spec["cases"]:
+        if outcomes and ("timeout" in outcomes[-1] or "not_run" in outcomes[-1]):
+            outcomes.append({"not_run": "the question's time ran out"})
+        else:
+            os.chdir(workdir)
+            outcomes.append(_call(fn, case, seconds))
 
 
 def _call(fn, case: dict, seconds: float) -> dict:
@@ -80,3 +88,17 @@ def _call(fn, case: dict, seconds: float) -> dict:
     except (plain.NotPlain, RecursionError) as err:
         return {"not_plain": str(err)}
     return {"value": value}
+
+
+def run_definitions(namespace: dict, spec: str, progress: str) -> None:
+    """Execute the imports and definitions of several cells (``spec``: a JSON list of
+    ``[cell index, source]``) in ``namespace``, each on its own: one that raises does not stop
+    the others. Before each, its index is written to ``progress``, so that the runner knows which
+    cell hung or killed the kernel."""
+    for index, source in json.loads(open(spec).read()):
+        with open(progress, "w") as f:
+            f.write(str(index))
+        try:
+            exec(compile(source, f"<cell {index + 1}>", "exec"), namespace)
+        except Exception:  # the cell's own error, as in a full run
+            pass
