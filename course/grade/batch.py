@@ -93,7 +93,7 @@ def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None
         nbformat.validate(nb)
     except nbformat.ValidationError as err:
         where = "/".join(map(str, getattr(err, "absolute_path", []) or [])) or "the top level"
-        return None, f"not a valid notebook: at {where}, {_first_line(err.message)}"
+        return None, f"not a notebook nbformat accepts: at {where}, {_first_line(err.message)}"
     except Exception as err:  # nbformat raises several kinds for bad JSON and bad structure
         return None, f"not a notebook ({type(err).__name__}: {_first_line(str(err))})"
     return nb, None
@@ -126,6 +126,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         os.chmod(out, 0o700)  # grades and hidden-case messages are the instructor's alone
         records = _load_records(out)
         inputs = {**assignment.inputs(), **_sample_cache()}
+        secrets = (assignment.solution.resolve(), assignment.solution.resolve().parents[1] / ".git")
         todo = []
         for sub in subs:
             digest = hashlib.sha256(sub.data or b"").hexdigest()
@@ -158,7 +159,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         sub, digest, nb = futures[future]
-                        _finish(out, records, _graded_record(future, sub, digest, nb, assignment, manual, limits))
+                        _finish(out, records, _graded_record(future, sub, digest, nb, assignment, manual, limits, secrets))
                         finish_all()
                         bar.update()
         except BaseException:
@@ -179,7 +180,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         assignment.close()
 
 
-def _graded_record(future, sub, digest, nb, assignment: Assignment, manual: dict, limits) -> dict:
+def _graded_record(future, sub, digest, nb, assignment: Assignment, manual: dict, limits, secrets) -> dict:
     """The record of one submission whose sandbox has finished: every step guarded, so that
     whatever the notebook holds, it gets a record with a reason and the class goes on."""
     try:
@@ -195,7 +196,7 @@ def _graded_record(future, sub, digest, nb, assignment: Assignment, manual: dict
         return _record(sub, digest, assignment, "error", f"the grader failed to run it: {type(err).__name__}: {err}"[:300],
                        {}, answers, None, answer_note)
     try:
-        return _judge(sub, digest, assignment, raw, answers, limits, answer_note)
+        return _judge(sub, digest, assignment, raw, answers, limits, answer_note, secrets)
     except Exception as err:  # a bug of the grader's, met on this submission only
         return _record(sub, digest, assignment, "error", f"the grader could not judge it: {type(err).__name__}: "
                        f"{_first_line(str(err))}", {}, answers, None, answer_note)
@@ -268,7 +269,7 @@ def _record(sub: Submission, digest: str, assignment: Assignment, status: str, r
             "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
 
 
-def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits, notes) -> dict:
+def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits, notes, secrets=()) -> dict:
     """Judge the raw results of one submission, here, in the grader's process. The status and its
     reason come from what the grader saw of the sandbox, never from the submission."""
     run, log = raw["sandbox"], raw["log"]
@@ -297,9 +298,11 @@ def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits
         stderr = raw.get("stderr", "").strip().splitlines()
         reason = "the sandbox did not start" + (f" ({stderr[-1][:200]})" if stderr else "")
     else:
-        protections = sandbox.protections(limits, len(assignment.code), walls)
+        protections = sandbox.protections(limits, len(assignment.code), walls, secrets)
         if run["timed_out"]:
             status, reason = "timeout", f"the sandbox ran past its {run['wall_seconds']:g} s and was stopped"
+        elif isinstance(log.get("failed"), str):  # the runner (out of the notebook's reach) could not run it
+            status, reason = "error", log["failed"][:300]
     extra = {"seconds": round(run["seconds"], 2), "cell_errors": [str(e)[:200] for e in log.get("cell_errors", [])[:10]],
              "memory_peak": run["memory_peak"], "walls": run["walls"]}
     return _record(sub, digest, assignment, status, reason, questions, answers, protections, notes, extra)

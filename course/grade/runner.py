@@ -261,7 +261,8 @@ class Runner:
             except Restart:
                 first = False
             except Exception as err:  # the kernel did not start, or nbclient failed in a way not foreseen
-                self.note(f"the notebook could not be run: {type(err).__name__}: {str(err)[:200]}")
+                self.log["failed"] = f"the notebook could not be run: {type(err).__name__}: {str(err)[:200]}"
+                self.note(self.log["failed"])
                 break
             finally:
                 self.log["cell_errors"] = (self.log["cell_errors"] + kernel.client.errors)[:20]

@@ -46,7 +46,11 @@ from ..execute import PINNED_ENV
 SANDBOX_DIR = "/sandbox"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]   # the `course` package folder
 _SETPRIV_DROP = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-_ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives"]
+_ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts"]
+#: The runner, with the grader's own course package first on the path (-P: not the working folder).
+RUNNER = [sys.executable, "-P", "-s", "-m", "course.grade.runner"]
+#: What a sandbox must manage to count as started: import the runner, start the interpreter again (as the kernel).
+PROBE = "import subprocess, sys, course.grade.runner; subprocess.run([sys.executable, '-c', ''], check=True)"
 
 
 @dataclass
@@ -145,7 +149,7 @@ def walls() -> Walls:
         if level in ("bwrap-root", "uid") and shutil.which("setpriv") is None:
             why_not.append(f"{level}: setpriv (util-linux) is not installed")
             continue
-        probe = [*_command(level, _probe_uid(), 2**20), sys.executable, "-I", "-c", "import course.grade.runner"]
+        probe = [*_command(level, _probe_uid(), 2**20), *RUNNER[:-2], "-c", PROBE]
         try:
             done = subprocess.run(probe, capture_output=True, timeout=60, cwd="/", env=_environment("/"))
         except (OSError, subprocess.SubprocessError) as err:
@@ -162,8 +166,23 @@ def _probe_uid() -> int:
     return 65534 if os.geteuid() == 0 else os.geteuid()
 
 
-def protections(limits: Limits, n_questions: int, started: Walls | None = None) -> list[str]:
-    """One line per protection in force for a sandbox of ``started`` walls (None: none started)."""
+def readable_by_everyone(path: Path) -> bool:
+    """True if a user with no relation to ``path``'s owner can read it (every folder above it
+    searchable, the file or folder itself readable, by "others")."""
+    path = Path(path).resolve()
+    try:
+        if not path.stat().st_mode & 0o004:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in path.parents)
+    except OSError:
+        return False
+
+
+def protections(limits: Limits, n_questions: int, started: Walls | None = None,
+                secrets: tuple[Path, ...] = ()) -> list[str]:
+    """One line per protection in force for a sandbox of ``started`` walls (None: none started).
+    ``secrets`` are the grader's files no submission may read (the reference, the repository's
+    .git): where only a fresh uid stands between them and the submission, it says whether they are readable."""
     if started is None:
         return ["none: no sandbox has started (see each submission's reason)"]
     lines = []
@@ -182,6 +201,10 @@ def protections(limits: Limits, n_questions: int, started: Walls | None = None) 
                   "NOT in force: an allow-list root, network, PID and mount namespaces (refused here: "
                   + "; ".join(started.why_not) + "): the notebook can use the network and read every file "
                   "that every user may read"]
+        for path in secrets:
+            if Path(path).exists():
+                lines.append(f"NOT in force: {path} is readable by every user, the sandbox's uid too: chmod -R o-rwx it"
+                             if readable_by_everyone(path) else f"{path}: not readable by the sandbox's uid")
     else:
         lines.append("NOT in force: any sandbox (" + "; ".join(started.why_not) + "): the notebook runs as the "
                      "grader's user, can read what it can read and use the network")
@@ -247,7 +270,7 @@ def run(files: dict[str, bytes], config: dict, limits: Limits, n_questions: int)
                                      **({"RLIMIT_NPROC": limits.processes} if found.level != "none" else {})},
                          "kill_strays": found.level != "none"}
         bundle = channel.frame({"config": runner_config, "files": list(files)}, list(files.values()))
-        command = [*_command(found.level, uid, limits.folder_bytes), sys.executable, "-I", "-m", "course.grade.runner"]
+        command = [*_command(found.level, uid, limits.folder_bytes), *RUNNER]
         if group is not None:  # join the cgroup first, then become the sandbox
             command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; '
                        'shift; exec "$@"', "sh", *group.procs_files, "--", *command]
@@ -365,7 +388,8 @@ def _environment(work: str) -> dict[str, str]:
            "IPYTHONDIR": f"{work}/home/ipython", "JUPYTER_RUNTIME_DIR": f"{work}/home/runtime",
            "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": "/tmp" if work == SANDBOX_DIR else f"{work}/tmp",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "VIRTUAL_ENV": sys.prefix}
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "VIRTUAL_ENV": sys.prefix,
+           "PYTHONPATH": str(PACKAGE_DIR.parent)}  # the kernel imports this course package too
     env.update(PINNED_ENV)
     env["MPLBACKEND"] = "agg"  # figures are not graded: do not render them
     return env
