@@ -81,7 +81,7 @@ def test_train_without_checks_fails_the_bad_input_cases(ref):
         return W, b, {"train_loss": [], "train_error": [], "val_loss": [], "val_error": []}
 
     lines = failing_lines("train", train)
-    assert any("lr = 0 is refused: expected ValueError, but it returned tuple of 3" in line for line in lines)
+    assert any("lr = 0 is refused, naming lr: expected ValueError, but it returned tuple of 3" in line for line in lines)
     assert any("expected one value per epoch (3), got 0" in line for line in lines)
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -21,7 +23,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 __all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
-           "questions", "expect_array", "same_result"]
+           "questions", "expect_array", "same_result", "error_outcome", "refusal_verdict"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
 _HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
@@ -32,7 +34,10 @@ class Case:
     """One call of the student's function and a judgement of what came back.
 
     ``judge(result)`` returns None when the result is right, else a one-line
-    "expected ..., got ..." message. With ``raises`` set, the call must raise that type.
+    "expected ..., got ..." message. With ``raises`` set, the call must raise that type, and with
+    ``match`` too, the first line of its message must contain a match of that regular expression
+    (case-insensitive; ``match_what`` says in words what it must name): a refusal must come from the
+    student's own validation, not from numpy's error on inputs it cannot digest (see :func:`refusal_verdict`).
     With ``judge_args`` the judge (or the comparison with the reference) looks at the
     arguments after the call instead of the return value: for functions that update in place.
     ``rtol``/``atol`` are the tolerances of a comparison with the reference.
@@ -45,6 +50,42 @@ class Case:
     judge_args: bool = False
     rtol: float = 1e-5
     atol: float = 1e-6
+    match: str | None = None
+    match_what: str | None = None
+
+
+def error_outcome(err: BaseException) -> dict:
+    """What is kept of an error: ``{"raised": [its type's MRO as "module.qualname"], "message": first line}``,
+    the message being ``traceback``'s "Type: text" line, at most 300 characters (the plain data the grader's
+    harness records of a student's error)."""
+    lines = traceback.format_exception_only(type(err), err)[-1].strip().splitlines()
+    return {"raised": [f"{c.__module__}.{c.__qualname__}" for c in type(err).__mro__],
+            "message": (lines[0] if lines else type(err).__name__)[:300]}
+
+
+def refusal_verdict(case: Case, raised: list[str], message: str) -> tuple[bool, str]:
+    """``(passed, message)`` for a call of ``case`` that raised: ``raised`` and ``message`` as in
+    :func:`error_outcome`. The one judgement of an error, used by :func:`run_check` and by the grader.
+
+    It passes when the case wants an exception, ``raised`` contains its type, and the message (without
+    its "Type: " prefix) matches ``case.match`` if the case has one.
+    """
+    short = str(raised[0]).rsplit(".", 1)[-1] if raised else "an exception"
+    text = str(message).strip().splitlines()[0][:300] if str(message).strip() else ""
+    for prefix in ([str(raised[0]), short] if raised else []):
+        if text == prefix or text.startswith(prefix + ":"):
+            text = text[len(prefix) + 1:].strip()
+            break
+    shown = f"{short}: {text}" if text else short
+    if case.raises is None:
+        return False, f"expected a result, but it raised {shown}"
+    if f"{case.raises.__module__}.{case.raises.__qualname__}" not in raised:
+        return False, f"expected {case.raises.__name__}, but it raised {shown}"
+    if case.match is not None and not re.search(case.match, text, re.IGNORECASE):
+        what = case.match_what or f"something matching /{case.match}/"
+        return False, (f"raised {short}, but its message does not name {what}: {text!r} "
+                       "(check the input yourself and say what is wrong)")
+    return True, f"raised {short} as expected: {text}"
 
 
 @dataclass
@@ -118,12 +159,10 @@ def run_check(question: str, fn: Callable) -> Report:
                 result = fn(*case.args, **case.kwargs)
             except NotImplementedError as err:
                 return Report(question, [], not_written=str(err) or "NotImplementedError")
-            except Exception as err:  # the student's bug, reported in one line
-                if case.raises is not None and isinstance(err, case.raises):
-                    rows.append((case.name, True, f"raised {type(err).__name__} as expected: {_one_line(err, scratch)}"))
-                else:
-                    expected = f"expected {case.raises.__name__}" if case.raises else "expected a result"
-                    rows.append((case.name, False, f"{expected}, but it raised {type(err).__name__}: {_one_line(err, scratch)}"))
+            except Exception as err:  # the student's bug, or the refusal a case asks for, in one line
+                outcome = error_outcome(err)
+                passed, message = refusal_verdict(case, outcome["raised"], outcome["message"])
+                rows.append((case.name, passed, message.replace(scratch + "/", "")[:400]))
                 continue
             if case.raises is not None:
                 rows.append((case.name, False, f"expected {case.raises.__name__}, but it returned "

@@ -150,12 +150,24 @@ def train_cases(scratch: Path) -> list[Case]:
 
     return [
         Case("60 training, 20 validation examples, 3 epochs", (X, y, Xv, yv), judge, kwargs=bad()),
-        Case("lr = 0 is refused", (X, y, Xv, yv), kwargs=bad(lr=0.0), raises=ValueError),
-        Case("lr < 0 is refused", (X, y, Xv, yv), kwargs=bad(lr=-0.1), raises=ValueError),
-        Case("batch = 0 is refused", (X, y, Xv, yv), kwargs=bad(batch=0), raises=ValueError),
-        Case("batch larger than the training set is refused", (X, y, Xv, yv), kwargs=bad(batch=61), raises=ValueError),
-        Case("negative L2 is refused", (X, y, Xv, yv), kwargs=bad(l2=-1e-4), raises=ValueError),
+        Case("lr = 0 is refused, naming lr", (X, y, Xv, yv), kwargs=bad(lr=0.0), **_refused("lr")),
+        Case("lr < 0 is refused, naming lr", (X, y, Xv, yv), kwargs=bad(lr=-0.1), **_refused("lr")),
+        Case("batch = 0 is refused, naming batch", (X, y, Xv, yv), kwargs=bad(batch=0), **_refused("batch")),
+        Case("batch larger than the training set is refused, naming batch", (X, y, Xv, yv), kwargs=bad(batch=61),
+             **_refused("batch")),
+        Case("negative L2 is refused, naming l2", (X, y, Xv, yv), kwargs=bad(l2=-1e-4), **_refused("l2")),
+        Case("epochs = 0 is refused, naming epochs", (X, y, Xv, yv), kwargs=bad(epochs=0), **_refused("epochs")),
     ]
+
+
+#: What a refusal of each hyperparameter must name (so that numpy's or range()'s own errors do not pass).
+_NAMES = {"lr": r"\blr\b|learning.rate", "batch": r"batch", "l2": r"\bl2\b|lambda|regulari|penalt",
+          "epochs": r"epoch"}
+
+
+def _refused(name: str) -> dict:
+    """The ``Case`` fields of a refusal: a ValueError whose message names the hyperparameter."""
+    return {"raises": ValueError, "match": _NAMES[name], "match_what": f"the hyperparameter ({name})"}
 
 
 # ---------------------------------------------------------------- hidden cases (graders)
@@ -201,4 +213,5 @@ def train_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     kwargs = {"epochs": int(rng.integers(1, 5)), "lr": float(rng.uniform(0.1, 1.0)),
               "batch": int(rng.integers(1, n + 1)), "l2": float(rng.choice([0.0, 1e-3])), "num_classes": 2}
     return [Case(f"random {n} x {d}, 2 classes", (X, y, Xv, yv), None, kwargs=kwargs, rtol=1e-4, atol=1e-5),
-            Case("batch 0 is refused", (X, y, Xv, yv), raises=ValueError, kwargs={**kwargs, "batch": 0})]
+            Case("batch 0 is refused", (X, y, Xv, yv), kwargs={**kwargs, "batch": 0}, **_refused("batch")),
+            Case("a batch of n + 1 is refused", (X, y, Xv, yv), kwargs={**kwargs, "batch": n + 1}, **_refused("batch"))]

@@ -226,9 +226,16 @@ def compose_cases(scratch: Path) -> list[Case]:
         Case("depth 4, widths 3 -> 2 -> 4 -> 3 -> 2: each layer applied to the previous output", (_DEEP, _X3),
              _expect_list("z", _DEEP_ZS)),
         Case("a single layer", ([_G], _X2), _expect_list("z", [np.array([0.0, -1.0, 1.0])])),
-        Case("layer 2's W does not fit z1 (3 columns for an input of length 2)", ([_G, _G], _X2), raises=ValueError),
-        Case("layer 1's b has 2 entries for a W with 3 rows", ([(_G[0], np.zeros(2)), _F], _X2), raises=ValueError),
+        Case("layer 2's W does not fit z1 (2 columns for an input of length 3): refused, naming layer 2", ([_G, _G], _X2),
+             **_refused_layer(2)),
+        Case("layer 1's b has 1 entry for a W with 3 rows (numpy would broadcast it): refused, naming layer 1",
+             ([(_G[0], np.zeros(1)), _F], _X2), **_refused_layer(1)),
     ]
+
+
+def _refused_layer(i: int) -> dict:
+    """The ``Case`` fields of a refused layer: a ValueError whose message names layer ``i`` (numpy's do not)."""
+    return {"raises": ValueError, "match": rf"\blayer {i}\b", "match_what": f"the layer (layer {i})"}
 
 
 @register_hidden("compose")
@@ -236,8 +243,12 @@ def compose_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     layers, x = _random_layers(rng)
     bad = list(layers)
     bad[1] = (rng.standard_normal((2, layers[1][0].shape[1] + 1)), rng.standard_normal(2))
+    broadcast = list(layers)
+    rows = layers[0][0].shape[0]
+    broadcast[0] = (layers[0][0], rng.standard_normal(1 if rows > 1 else 2))  # numpy broadcasts either
     return [Case(f"random depth {len(layers)}", (layers, x)),
-            Case("random layers, layer 2 does not fit", (bad, x), raises=ValueError)]
+            Case("random layers, layer 2 does not fit", (bad, x), **_refused_layer(2)),
+            Case("random layers, layer 1's b has the wrong length", (broadcast, x), **_refused_layer(1))]
 
 
 def _random_layers(rng, depth=None):
@@ -274,8 +285,12 @@ def jacobians_cases(scratch: Path) -> list[Case]:
         Case("f o g at x = (2, -1): db = [W2, I_1], dW = outer products with each layer's input", ([_G, _F], x, [z1, z2]), expect(*two)),
         Case("depth 4, widths 3 -> 2 -> 4 -> 3 -> 2, vector output (k = 2)", (_DEEP, _X3, _DEEP_ZS),
              expect(deep_db, deep_dW)),
-        Case("zs with 1 output for 2 layers", ([_G, _F], x, [z1]), raises=ValueError),
-        Case("layer 2's W does not fit z1", ([_G, (np.ones((1, 2)), np.zeros(1))], x, [z1, z2]), raises=ValueError),
+        Case("zs with 1 output for 2 layers: refused, naming zs", ([_G, _F], x, [z1]), raises=ValueError,
+             match=r"\bzs\b", match_what="zs"),
+        Case("layer 2's W does not fit z1: refused, naming layer 2", ([_G, (np.ones((1, 2)), np.zeros(1))], x, [z1, z2]),
+             **_refused_layer(2)),
+        Case("layer 2's output in zs has the wrong length: refused, naming layer 2", ([_G, _F], x, [z1, np.zeros(2)]),
+             **_refused_layer(2)),
     ]
 
 

@@ -100,16 +100,53 @@ def newton_step_cases(scratch: Path) -> list[Case]:
              _array([-2 / 3, 5 / 3, -7 / 3], "step")),
         Case("condition number 1e9, still solvable", (np.array([1.0, 1e-9]), np.diag([1.0, 1e-9])),
              _array([-1.0, -1.0], "step", rtol=1e-9, atol=0)),
-        Case("duplicated feature: singular Hessian must raise LinAlgError",
-             (np.array([0.3, -0.2, 0.1]), X_DUPLICATED.T @ X_DUPLICATED / 6), raises=LinAlgError),
-        Case("more features than examples: singular Hessian must raise LinAlgError",
-             (np.array([0.1, 0.2, -0.3, 0.4, 0.5]), X_WIDE.T @ X_WIDE / 3), raises=LinAlgError),
-        Case("a feature that is always zero", (np.array([1.0, 1.0]), np.diag([2.0, 0.0])), raises=LinAlgError),
-        Case("not positive definite (eigenvalue -1)", (np.array([1.0, 1.0]), np.diag([1.0, -1.0])), raises=LinAlgError),
-        Case("grad (3,) with hess (2, 2)", (np.ones(3), spd), raises=ValueError),
+        _solve_not_invert_case(),
+        Case("duplicated feature: singular Hessian must raise LinAlgError saying what to do",
+             (np.array([0.3, -0.2, 0.1]), X_DUPLICATED.T @ X_DUPLICATED / 6), **_SINGULAR),
+        Case("more features than examples: singular Hessian must raise LinAlgError saying what to do",
+             (np.array([0.1, 0.2, -0.3, 0.4, 0.5]), X_WIDE.T @ X_WIDE / 3), **_SINGULAR),
+        Case("a feature that is always zero: LinAlgError saying what to do (not numpy's 'Singular matrix')",
+             (np.array([1.0, 1.0]), np.diag([2.0, 0.0])), **_SINGULAR),
+        Case("not positive definite (eigenvalue -1): LinAlgError saying what to do",
+             (np.array([1.0, 1.0]), np.diag([1.0, -1.0])), **_SINGULAR),
+        Case("grad (3,) with hess (2, 2): ValueError naming both shapes", (np.ones(3), spd), raises=ValueError,
+             match=r"\(3,\).*\(2, ?2\)|\(2, ?2\).*\(3,\)", match_what="both shapes, (3,) and (2, 2)"),
+        Case("grad of shape (2, 1), which np.linalg.solve would accept, is refused", (np.ones((2, 1)), spd),
+             raises=ValueError),
         Case("NaN in grad", (np.array([np.nan, 1.0]), spd), raises=ValueError),
         Case("hess not symmetric", (np.ones(2), np.array([[2.0, 1.0], [0.0, 2.0]])), raises=ValueError),
     ]
+
+
+#: A singular (or indefinite) Hessian: np.linalg.LinAlgError whose message says what to do, as the notebook asks
+#: (numpy's own "Singular matrix" does not, and np.linalg.solve raises it only for an exactly zero pivot).
+_SINGULAR = {"raises": LinAlgError, "match": r"\bL2\b|lstsq|\blam|regulari|ridge",
+             "match_what": "what to do (an L2 term, or np.linalg.lstsq)"}
+
+
+def _solve_not_invert_case() -> Case:
+    """An ill-conditioned (1e10) symmetric positive definite Hessian: a linear solve leaves a residual
+    |H p + g| / |g| of about 1e-16, the product with np.linalg.inv(H) about 1e-8."""
+    rng = np.random.default_rng(53)
+    Q = np.linalg.qr(rng.standard_normal((20, 20)))[0]
+    H = (Q * np.logspace(0, -10, 20)) @ Q.T
+    H = (H + H.T) / 2
+    g = -H @ rng.standard_normal(20)
+
+    def judge(got):
+        if not (isinstance(got, np.ndarray) and got.shape == (20,)):
+            return f"step: expected an array of shape (20,), got {getattr(got, 'shape', type(got).__name__)}"
+        residual = float(np.linalg.norm(H @ got + g) / np.linalg.norm(g))
+        if residual <= 1e-11:
+            return None
+        if residual < 1e-3:
+            return (f"residual |H p + g| / |g| = {residual:.1e}, expected < 1e-11: a linear solve (np.linalg.solve) "
+                    f"leaves rounding level (about 1e-16) even on this ill-conditioned H (condition number 1e10); "
+                    f"a product with np.linalg.inv(H) loses about that factor; solve the system, don't invert H")
+        return f"residual |H p + g| / |g| = {residual:.1e}: p does not solve H p = -g"
+
+    return Case("condition number 1e10: the step solves H p = -g to rounding level, as only a solve (not inv) does",
+                (g, H), judge)
 
 
 # --- logistic regression -------------------------------------------------------------------------
@@ -289,7 +326,7 @@ def newton_step_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     n = int(rng.integers(2, 6))
     X = rng.standard_normal((n, n + int(rng.integers(1, 5))))
     cases.append(Case(f"{X.shape[1]} features, {n} examples", (rng.standard_normal(X.shape[1]), X.T @ X / n),
-                      raises=LinAlgError))
+                      **_SINGULAR))
     return cases
 
 
