@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 __all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
-           "questions", "expect_array", "same_result", "error_outcome", "refusal_verdict"]
+           "questions", "expect_array", "likely_mistake", "same_result", "error_outcome", "refusal_verdict"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
 _HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
@@ -182,14 +182,22 @@ def check(question: str, fn: Callable) -> None:
 
 
 def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
-                 rtol: float = 1e-6, atol: float = 1e-6, exact_dtype: bool = True) -> str | None:
-    """None if ``got`` is an array like ``expected`` (dtype, shape, values), else why not."""
+                 rtol: float = 1e-6, atol: float = 1e-6, exact_dtype: bool = True, batch: int | None = None,
+                 mistakes: dict[str, np.ndarray] | None = None) -> str | None:
+    """None if ``got`` is an array like ``expected`` (dtype, shape, values), else why not.
+
+    A shape that is ``expected``'s transposed says so. When the values differ, the message names the
+    likely mistake: with ``batch`` (the number of examples an average runs over) a result ``batch``
+    times too big or too small; with ``mistakes`` (``{description: what that mistake gives}``) the
+    first one ``got`` matches.
+    """
     if not isinstance(got, np.ndarray):
         return f"{what}: expected a numpy array, got {_describe(got)}"
     if exact_dtype and got.dtype != expected.dtype:
         return f"{what}: expected dtype {expected.dtype}, got {got.dtype}"
     if got.shape != expected.shape:
-        return f"{what}: expected shape {expected.shape}, got {got.shape}"
+        transposed = " (transposed?)" if got.ndim == 2 and got.shape == expected.shape[::-1] else ""
+        return f"{what}: expected shape {expected.shape}, got {got.shape}{transposed}"
     if got.size == 0:
         return None
     if np.issubdtype(got.dtype, np.number) and not np.all(np.isfinite(got)):
@@ -199,8 +207,36 @@ def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
         idx = np.unravel_index(np.argmin(close), got.shape)
         where = ", ".join(map(str, idx))
         return (f"{what}: {int((~close).sum())} of {got.size} values differ; at [{where}] "
-                f"expected {_num(expected[idx])}, got {_num(got[idx])}")
+                f"expected {_num(expected[idx])}, got {_num(got[idx])}"
+                + likely_mistake(got, expected, batch=batch, mistakes=mistakes))
     return None
+
+
+def likely_mistake(got: Any, expected: Any, *, batch: int | None = None,
+                   mistakes: dict[str, Any] | None = None, rtol: float = 1e-4) -> str:
+    """`` (what the mistake probably is)`` when ``got`` is what a typical mistake gives, else "".
+
+    ``batch``: ``got`` is ``batch`` times ``expected`` (a sum instead of an average) or ``1/batch``
+    times it (divided twice). ``mistakes``: ``{description: the value that mistake gives}``.
+    """
+    try:
+        got_arr, expected_arr = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+        scale = float(np.abs(expected_arr).max()) if expected_arr.size else 0.0
+
+        def near(a, b):
+            return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=1e-7 * max(scale, 1e-300)))
+        for description, value in (mistakes or {}).items():
+            if near(got_arr, np.asarray(value, dtype=np.float64)):
+                return f" (that is what {description} gives)"
+        if batch and batch > 1 and scale > 0:
+            if near(got_arr, batch * expected_arr):
+                return (f" ({batch} times too big: the sum over the {batch} examples instead of their average, "
+                        f"a missing 1/{batch}?)")
+            if near(batch * got_arr, expected_arr):
+                return f" ({batch} times too small: divided by the number of examples twice?)"
+    except (TypeError, ValueError):
+        pass
+    return ""
 
 
 def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "result") -> str | None:
