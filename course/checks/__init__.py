@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 __all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
-           "questions", "expect_array", "likely_mistake", "same_result", "error_outcome", "refusal_verdict"]
+           "questions", "expect_array", "likely_mistake", "batch_scale_problem", "same_result", "error_outcome",
+           "refusal_verdict"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
 _HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
@@ -206,8 +207,9 @@ def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
     if not close.all():
         idx = np.unravel_index(np.argmin(close), got.shape)
         where = ", ".join(map(str, idx))
+        digits = 6 if _num(expected[idx]) != _num(got[idx]) else 12  # close values: show where they differ
         return (f"{what}: {int((~close).sum())} of {got.size} values differ; at [{where}] "
-                f"expected {_num(expected[idx])}, got {_num(got[idx])}"
+                f"expected {_num(expected[idx], digits)}, got {_num(got[idx], digits)}"
                 + likely_mistake(got, expected, batch=batch, mistakes=mistakes))
     return None
 
@@ -237,6 +239,38 @@ def likely_mistake(got: Any, expected: Any, *, batch: int | None = None,
     except (TypeError, ValueError):
         pass
     return ""
+
+
+def batch_scale_problem(scales: np.ndarray, batch: int) -> str | None:
+    """What is wrong with the minibatches of an epoch, read off how much each example counted.
+
+    For an epoch over examples whose updates do not interact (each one moves parameters of its own),
+    ``scales[i]`` is the factor example i's gradient entered its step with (the learning rate divided
+    out). Batches taken in order, ``X[0:batch]``, ``X[batch:2*batch]``, ..., with batch-average gradients
+    give ``1 / (size of i's batch)``. Returns None when that is what came, else which mistake it shows:
+    sums instead of averages, the last batch divided by ``batch``, or the examples batched out of order.
+    """
+    scales = np.asarray(scales, dtype=np.float64)
+    n = len(scales)
+    sizes = np.array([min(batch, n - start) for start in range(0, n, batch) for _ in range(min(batch, n - start))])
+    expected = 1.0 / sizes
+
+    def near(a, b):
+        return bool(np.allclose(a, b, rtol=1e-3, atol=1e-6))
+    if near(scales, expected):
+        return None
+    if near(scales, 1.0):
+        return ("each example's gradient entered the step unscaled: the sum over the batch, not its average "
+                "(divide by the batch's size)")
+    last = n % batch
+    if last and near(scales, 1.0 / batch):
+        return (f"the last batch has {last} examples (rows {n - last} to {n - 1}): average its gradient over those "
+                f"{last}, not over batch = {batch}")
+    if last and near(np.sort(scales), np.sort(expected)):
+        short = np.flatnonzero(np.isclose(scales, 1.0 / last, rtol=1e-3))
+        return (f"the examples in the short last batch were rows {', '.join(map(str, short))}, not rows {n - last} to "
+                f"{n - 1}: take the batches in order, X[0:{batch}], X[{batch}:{2 * batch}], ..., without shuffling")
+    return None
 
 
 def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "result") -> str | None:
@@ -270,8 +304,8 @@ def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e
     return None if got == expected else f"{what}: expected {expected!r}, got {_describe(got)}"
 
 
-def _num(x) -> str:
-    return f"{x:.6g}" if isinstance(x, (float, np.floating)) else str(x)
+def _num(x, digits: int = 6) -> str:
+    return f"{x:.{digits}g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
 def _describe(value: Any) -> str:
