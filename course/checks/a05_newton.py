@@ -10,25 +10,33 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, expect_array, register, register_hidden
+from . import Case, expect_array, likely_mistake, register, register_hidden
 
 LinAlgError = np.linalg.LinAlgError
 LN2 = 0.6931471805599453
 
 
-def _array(expected, what="result", rtol=1e-9, atol=1e-12):
+def _array(expected, what="result", rtol=1e-9, atol=1e-12, *, batch=None, mistakes=None):
     expected = np.asarray(expected, dtype=np.float64)
-    return lambda got: expect_array(got, expected, what, rtol=rtol, atol=atol)
+    return lambda got: expect_array(got, expected, what, rtol=rtol, atol=atol, batch=batch, mistakes=mistakes)
 
 
-def _number(expected, what="loss", rtol=1e-9, atol=1e-12):
+def _number(expected, what="loss", rtol=1e-9, atol=1e-12, *, mistakes=None):
     def judge(got):
         if not isinstance(got, (float, np.floating)) or np.ndim(got) != 0:
             return f"{what}: expected a float, got {type(got).__name__} {getattr(got, 'shape', '')}"
         if not np.isclose(got, expected, rtol=rtol, atol=atol):
-            return f"{what}: expected {expected:.10g}, got {got:.10g}"
+            return f"{what}: expected {expected:.10g}, got {got:.10g}" + likely_mistake(got, expected, mistakes=mistakes)
         return None
     return judge
+
+
+def _l2_mistakes(value, l2_part, n: int) -> dict:
+    """What a result made of an average over n examples plus an L2 part looks like without the L2 part,
+    or with the sum over the examples instead of their average."""
+    value, l2_part = np.asarray(value, dtype=np.float64), np.asarray(l2_part, dtype=np.float64)
+    return {"leaving out the L2 term": value - l2_part,
+            f"the sum over the {n} examples instead of their average": n * (value - l2_part) + l2_part}
 
 
 # --- linear regression -------------------------------------------------------------------------
@@ -52,8 +60,8 @@ def mse_gradient_cases(scratch: Path) -> list[Case]:
 
     return [
         Case("3 examples, 2 features", (np.array([0.5, -1.0]), X3, np.array([1.0, 0.0, 2.0])),
-             _array([-12.5, -16.0], "gradient")),
-        Case("at w = 0 it is -X^T y / n", (np.zeros(3), X43, y43), _array([0.125, 0.0, -0.875], "gradient")),
+             _array([-12.5, -16.0], "gradient", batch=3)),
+        Case("4 examples, 3 features, at w = 0", (np.zeros(3), X43, y43), _array([0.125, 0.0, -0.875], "gradient", batch=4)),
         Case("zero where Xw = y exactly", (np.array([1.0, 2.0]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
                                            np.array([1.0, 2.0, 3.0])), _array([0.0, 0.0], "gradient")),
         Case("500 x 20: zero at the least-squares solution", (w_star, X, y), vanishes),
@@ -70,13 +78,14 @@ def mse_hessian_cases(scratch: Path) -> list[Case]:
         if not np.allclose(got, got.T, rtol=0, atol=1e-12):
             return "expected a symmetric matrix"
         if not np.isclose(np.trace(got), np.sum(X * X) / len(X), rtol=1e-10):
-            return f"trace: expected ||X||_F^2 / n = {np.sum(X * X) / len(X):.6g}, got {np.trace(got):.6g}"
+            return (f"trace: expected ||X||_F^2 / n = {np.sum(X * X) / len(X):.6g}, got {np.trace(got):.6g}"
+                    + likely_mistake(np.trace(got), np.sum(X * X) / len(X), batch=len(X)))
         return None
 
     return [
-        Case("3 examples, 2 features", (X3,), _array([[35 / 3, 44 / 3], [44 / 3, 56 / 3]], "Hessian")),
+        Case("3 examples, 2 features", (X3,), _array([[35 / 3, 44 / 3], [44 / 3, 56 / 3]], "Hessian", batch=3)),
         Case("2 examples, 3 features (singular)", (np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]]),),
-             _array([[0.5, 0.0, 1.0], [0.0, 0.5, -0.5], [1.0, -0.5, 2.5]], "Hessian")),
+             _array([[0.5, 0.0, 1.0], [0.0, 0.5, -0.5], [1.0, -0.5, 2.5]], "Hessian", batch=2)),
         Case("300 x 10: symmetric, trace ||X||_F^2 / n", (X,), properties),
     ]
 
@@ -161,7 +170,8 @@ X_HUGE = np.array([[1000.0], [-1000.0]])  # logits +-1000 at w = 1
 def logistic_loss_cases(scratch: Path) -> list[Case]:
     return [
         Case("w = 0: log 2 whatever the data", (np.zeros(2), XL, YL, 0.7), _number(LN2)),
-        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _number(0.5295927315130596)),
+        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1),
+             _number(0.5295927315130596, mistakes=_l2_mistakes(0.5295927315130596, 0.05 * (WL @ WL), 3))),
         Case("logits +-1000, every example wrong: loss 1000, not inf", (np.ones(1), X_HUGE, np.array([0.0, 1.0]), 0.0),
              _number(1000.0)),
         Case("logits +-1000, every example right: loss 0, not nan", (np.ones(1), X_HUGE, np.array([1.0, 0.0]), 0.0),
@@ -172,11 +182,13 @@ def logistic_loss_cases(scratch: Path) -> list[Case]:
 @register("logistic_gradient")
 def logistic_gradient_cases(scratch: Path) -> list[Case]:
     return [
-        Case("w = 0: X^T (1/2 - y) / n", (np.zeros(2), XL, YL, 0.5), _array([-0.38333333333333336, 0.08333333333333334])),
-        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _array([-0.267180665510632, -0.07156611922667494])),
+        Case("w = 0, 3 examples", (np.zeros(2), XL, YL, 0.5),
+             _array([-0.38333333333333336, 0.08333333333333334], "gradient", batch=3)),
+        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _array([-0.267180665510632, -0.07156611922667494], "gradient",
+             mistakes=_l2_mistakes([-0.267180665510632, -0.07156611922667494], 0.1 * WL, 3))),
         Case("logits +-1000: finite", (np.ones(1), X_HUGE, np.array([0.0, 1.0]), 0.0), _array([1000.0])),
-        Case("the L2 term: lam * w", (np.array([3.0, -1.0]), np.zeros((4, 2)), np.zeros(4), 0.25),
-             _array([0.75, -0.25])),
+        Case("X = 0: only the L2 term is left", (np.array([3.0, -1.0]), np.zeros((4, 2)), np.zeros(4), 0.25),
+             _array([0.75, -0.25], "gradient", mistakes={"leaving out the L2 term": np.zeros(2)})),
     ]
 
 
@@ -190,12 +202,18 @@ def logistic_hessian_cases(scratch: Path) -> list[Case]:
         if not np.allclose(got, got.T, rtol=0, atol=1e-12):
             return "expected a symmetric matrix"
         smallest = np.linalg.eigvalsh(got)[0]
-        return None if smallest >= 0.1 - 1e-12 else f"expected every eigenvalue >= lam = 0.1, got {smallest:.3g}"
+        if smallest >= 0.1 - 1e-12:
+            return None
+        hint = " (the L2 term lam I left out?)" if np.linalg.eigvalsh(got + 0.1 * np.eye(6))[0] >= 0.1 - 1e-12 else ""
+        return f"expected every eigenvalue >= lam = 0.1, got {smallest:.3g}{hint}"
 
+    at_zero = np.array([[0.6741666666666667, 0.075], [0.075, 1.1875]])
+    at_wl = np.array([[0.2657909997523051, 0.08374850625413584], [0.08374850625413584, 0.7527212615598986]])
     return [
-        Case("w = 0: X^T X / 4n + lam I", (np.zeros(2), XL, YL, 0.5), _array([[0.6741666666666667, 0.075], [0.075, 1.1875]])),
+        Case("w = 0, lam = 0.5: X^T X / 4n + lam I", (np.zeros(2), XL, YL, 0.5),
+             _array(at_zero, "Hessian", mistakes=_l2_mistakes(at_zero, 0.5 * np.eye(2), 3))),
         Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1),
-             _array([[0.2657909997523051, 0.08374850625413584], [0.08374850625413584, 0.7527212615598986]])),
+             _array(at_wl, "Hessian", mistakes=_l2_mistakes(at_wl, 0.1 * np.eye(2), 3))),
         Case("a confident example (logit 40): s = sigmoid(z) sigmoid(-z), not p (1 - p) = 0",
              (np.ones(1), np.array([[40.0]]), np.ones(1), 0.0), _array([[6.797366808466542e-15]], rtol=1e-9, atol=0)),
         Case("50 x 6, lam = 0.1: symmetric, eigenvalues >= lam", (0.3 * np.ones(6), X, np.ones(50), 0.1),
