@@ -1,4 +1,4 @@
-"""Small matplotlib helpers the notebooks share: digit grids, class histograms, weight images,
+"""Small matplotlib helpers the notebooks share: digit grids, class histograms, ink per class, weight images,
 convergence curves, learning curves and confusion matrices."""
 from __future__ import annotations
 
@@ -64,6 +64,35 @@ def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, titl
     ax.set_xlabel("class")
     ax.set_ylabel("number of images")
     ax.set_ylim(0, counts.max() * 1.15)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def ink_per_class(X: np.ndarray, y: np.ndarray, *, classes: Sequence[str] | None = None, title: str | None = None,
+                  num_classes: int = 10):
+    """Box plot of each image's ink (its mean pixel value), one box per class, with the number of images
+    of each class under its name; returns the Figure.
+
+    Parameters
+    ----------
+    X : (N, D) float array of pixels in [0, 1] (or uint8 0-255).
+    y : (N,) integer labels in 0..num_classes-1.
+    """
+    import matplotlib.pyplot as plt
+
+    X, y = np.asarray(X), np.asarray(y, dtype=np.int64)
+    ink = X.reshape(len(X), -1).mean(axis=1) / (255 if X.dtype == np.uint8 else 1)
+    names = list(classes) if classes is not None else [str(k) for k in range(num_classes)]
+    counts = np.bincount(y, minlength=num_classes)
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    ax.boxplot([ink[y == k] for k in range(num_classes)], whis=(5, 95), showfliers=False,
+               medianprops={"color": "tab:red"})
+    ax.set_xticks(range(1, num_classes + 1), [f"{name}\n({count:,})" for name, count in zip(names, counts)])
+    ax.set_xlabel("class (number of images)")
+    ax.set_ylabel("ink: mean pixel value")
+    ax.grid(True, axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
     fig.tight_layout()

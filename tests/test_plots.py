@@ -84,3 +84,16 @@ def test_confusion_matrix_colours_the_errors_and_greys_the_diagonal():
     assert ((2, 0), "0") not in texts  # zero confusions stay blank
     assert ax.get_title() == "t\n4 of 150 wrong; grey diagonal: the correct ones"
     plt.close(fig)
+
+
+def test_ink_per_class_draws_one_box_per_class_with_its_count():
+    import matplotlib.pyplot as plt
+
+    X = np.zeros((6, 784), np.float32)
+    X[3:, :392] = 1.0                      # class 1: half the pixels inked
+    fig = plots.ink_per_class(X, np.array([0, 0, 0, 1, 1, 1]), num_classes=2, title="ink")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(3)", "1\n(3)"]
+    medians = [line.get_ydata()[0] for line in ax.lines if line.get_color() == "tab:red"]
+    assert medians == [0.0, 0.5]
+    plt.close(fig)
