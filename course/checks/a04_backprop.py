@@ -80,7 +80,7 @@ def relu_norm_grads_cases(scratch: Path) -> list[Case]:
             RELU_NAMES, [16.0, np.array([[0.0, 0.0], [8.0, 16.0], [0.0, 0.0]]), np.array([24.0, 4.0])],
             mistakes=no_mask([[-6.0, -12.0], [8.0, 16.0], [-6.0, -12.0]], [24.0, 22.0]))),
         # z = (2.5, -0.25, -2): delta = (5, 0, 0), grad_x = 5 * first row of W
-        Case("W 3x3, x = (1, -1, 0.5): grad_x is W^T delta, not delta times row sums",
+        Case("W 3x3, x = (1, -1, 0.5)",
              (W3, np.array([1.0, -1.0, 0.5])), _expect_arrays(
                  RELU_NAMES, [6.25, np.array([[5.0, -5.0, 2.5], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
                               np.array([2.5, -5.0, 10.0])],
@@ -297,7 +297,7 @@ def _random_layers(rng, depth=None):
 def jacobians_cases(scratch: Path) -> list[Case]:
     x = _X2
     z1, z2 = np.array([0.0, -1.0, 1.0]), np.array([2.25])
-    # dz2/db2 = I_1, dz2/db1 = W2; the W-slices are outer products with the layer's input
+    # (what the derivation gives: dz2/db2 = I_1, dz2/db1 = W2; the W-slices are outer products with the layer's input)
     two = [[np.array([[1.0, -2.0, 0.25]]), np.array([[1.0]])],
            [np.array([[[2.0, -1.0], [-4.0, 2.0], [0.5, -0.25]]]), np.array([[[0.0, -1.0, 1.0]]])]]
     deep_db = [np.array([[9.0, -1.5], [4.5, 1.5]]), np.array([[1.5, -1.5, 4.5, -3.0], [1.5, 0.0, 3.0, 0.0]]),
@@ -317,7 +317,7 @@ def jacobians_cases(scratch: Path) -> list[Case]:
         return judge
 
     return [
-        Case("f o g at x = (2, -1): db = [W2, I_1], dW = outer products with each layer's input", ([_G, _F], x, [z1, z2]), expect(*two)),
+        Case("f o g at x = (2, -1)", ([_G, _F], x, [z1, z2]), expect(*two)),
         Case("depth 4, widths 3 -> 2 -> 4 -> 3 -> 2, vector output (k = 2)", (_DEEP, _X3, _DEEP_ZS),
              expect(deep_db, deep_dW)),
         Case("zs with 1 output for 2 layers: refused, naming zs", ([_G, _F], x, [z1]), raises=ValueError,
@@ -372,7 +372,7 @@ def mlp_backward_cases(scratch: Path) -> list[Case]:
                                                  [2.5, 2.5, -1.875]])}}
     return [
         Case("3 -> 4 -> 3 -> 2, batch of 2, given G", (_ZM, _WM, G), _expect_list("grads", expected, mistakes)),
-        Case("one layer: the gradient is X^T G", ([_XM, -_XM], [-np.eye(3)], _XM), _expect_list("grads", [_XM.T @ _XM])),
+        Case("one layer, no ReLU", ([_XM, -_XM], [-np.eye(3)], _XM), _expect_list("grads", [_XM.T @ _XM])),
     ]
 
 
