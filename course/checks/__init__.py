@@ -36,8 +36,9 @@ class Case:
 
     ``judge(result)`` returns None when the result is right, else a one-line
     "expected ..., got ..." message. With ``raises`` set, the call must raise that type, and with
-    ``match`` too, the first line of its message must contain a match of that regular expression
-    (case-insensitive; ``match_what`` says in words what it must name): a refusal must come from the
+    ``match`` too, the first line of its message (its first 300 characters, all the grader keeps) must
+    contain a match of that regular expression (case-insensitive; ``match_what`` says in words what it
+    must name): a refusal must come from the
     student's own validation, not from numpy's error on inputs it cannot digest (see :func:`refusal_verdict`).
     With ``judge_args`` the judge (or the comparison with the reference) looks at the
     arguments after the call instead of the return value: for functions that update in place.
@@ -163,7 +164,7 @@ def run_check(question: str, fn: Callable) -> Report:
             except Exception as err:  # the student's bug, or the refusal a case asks for, in one line
                 outcome = error_outcome(err)
                 passed, message = refusal_verdict(case, outcome["raised"], outcome["message"])
-                rows.append((case.name, passed, message.replace(scratch + "/", "")[:400]))
+                rows.append((case.name, passed, message.replace(scratch + "/", "")))
                 continue
             if case.raises is not None:
                 rows.append((case.name, False, f"expected {case.raises.__name__}, but it returned "
