@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 __all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
-           "questions", "expect_array", "likely_mistake", "batch_scale_problem", "same_result", "error_outcome",
-           "refusal_verdict"]
+           "questions", "expect_array", "likely_mistake", "batch_of_each_example", "batch_scale_problem",
+           "same_result", "error_outcome", "refusal_verdict"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
 _HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
@@ -242,6 +242,11 @@ def likely_mistake(got: Any, expected: Any, *, batch: int | None = None,
     return ""
 
 
+def batch_of_each_example(n: int, batch: int) -> np.ndarray:
+    """The size of the minibatch each of n examples falls in when batches go in order: int array (n,)."""
+    return np.array([min(batch, n - start) for start in range(0, n, batch) for _ in range(min(batch, n - start))])
+
+
 def batch_scale_problem(scales: np.ndarray, batch: int) -> str | None:
     """What is wrong with the minibatches of an epoch, read off how much each example counted.
 
@@ -253,8 +258,7 @@ def batch_scale_problem(scales: np.ndarray, batch: int) -> str | None:
     """
     scales = np.asarray(scales, dtype=np.float64)
     n = len(scales)
-    sizes = np.array([min(batch, n - start) for start in range(0, n, batch) for _ in range(min(batch, n - start))])
-    expected = 1.0 / sizes
+    expected = 1.0 / batch_of_each_example(n, batch)
 
     def near(a, b):
         return bool(np.allclose(a, b, rtol=1e-3, atol=1e-6))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, batch_scale_problem, expect_array, register, register_hidden
+from . import Case, batch_of_each_example, batch_scale_problem, expect_array, register, register_hidden
 
 TINY_X = np.array([[1, 0, 2], [0, 1, 1], [2, 1, 0], [1, 1, 1], [0, 2, 1]], dtype=np.float32)
 TINY_Y = np.array([0, 1, 2, 1, 0], dtype=np.uint8)
@@ -62,7 +62,7 @@ ORDER_Y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1], dtype=np.uint8)
 def _order_judge(lr: float, batch: int, k: int = 3):
     n = len(ORDER_Y)
     unit = np.full((n, k), 1 / k) - np.eye(k)[ORDER_Y]  # each example's gradient at theta = 0
-    sizes = np.array([min(batch, n - s) for s in range(0, n, batch) for _ in range(min(batch, n - s))])
+    sizes = batch_of_each_example(n, batch)
     expected = (-lr * unit / sizes[:, None]).astype(np.float32)
 
     def judge(args):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, batch_scale_problem, expect_array, likely_mistake, register, register_hidden
+from . import Case, batch_of_each_example, batch_scale_problem, expect_array, likely_mistake, register, register_hidden
 
 # ------------------------------------------------------------------ judges
 
@@ -473,7 +473,7 @@ def _one_unit_weights():
 
 def _one_unit_judge(W1: np.ndarray, W2: np.ndarray, *, lr: float, batch: int):
     n = len(ONE_UNIT_Y)
-    sizes = np.array([min(batch, n - s) for s in range(0, n, batch) for _ in range(min(batch, n - s))])
+    sizes = batch_of_each_example(n, batch)
     W1_after, W2_after = W1.astype(np.float64), W2 - lr * ONE_UNIT_GRAD_W2 / sizes[:, None]
     W1_after[np.arange(n), np.arange(n)] -= lr * ONE_UNIT_GRAD_W1 / sizes
     off = ~np.eye(n, dtype=bool)
