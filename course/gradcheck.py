@@ -80,6 +80,7 @@ class DerivativeCheck:
 
     ``relative`` holds |a - n| / max(|a|, |n|, floor) per entry; ``overall`` is
     ||a - n|| / max(||a||, ||n||, floor). The check passes when ``overall <= tol``.
+    ``problem`` says why the two could not be compared (shapes that differ): then it fails.
     """
     name: str
     analytic: np.ndarray
@@ -87,6 +88,7 @@ class DerivativeCheck:
     relative: np.ndarray
     overall: float
     tol: float
+    problem: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -96,6 +98,8 @@ class DerivativeCheck:
         return self.passed
 
     def __str__(self) -> str:
+        if self.problem:
+            return f"FAIL  {self.name}: {self.problem}"
         # Where the worst entry is matters only on a FAIL: on a PASS it is rounding noise (and CPU-dependent).
         where = ""
         if not self.passed and self.relative.size:
@@ -108,6 +112,8 @@ class DerivativeCheck:
 
     def table(self, rows: int = 5) -> str:
         """The ``rows`` entries with the largest relative error, as aligned text."""
+        if self.problem:
+            return str(self)
         order = np.argsort(self.relative, axis=None)[::-1][:rows]
         lines = [f"{'entry':>14s} {'analytic':>13s} {'numerical':>13s} {'rel. error':>10s}"]
         for flat in order:
@@ -120,8 +126,10 @@ class DerivativeCheck:
 def _compare(name, analytic, numerical, tol, floor=1e-10) -> DerivativeCheck:
     analytic = np.asarray(analytic, dtype=np.float64)
     if analytic.shape != numerical.shape:
-        raise ValueError(f"{name}: the analytic derivative has shape {analytic.shape}, "
-                         f"expected {numerical.shape} (the shape of the numerical one)")
+        transposed = " (transposed?)" if analytic.ndim == 2 and analytic.shape == numerical.shape[::-1] else ""
+        problem = (f"the analytic derivative has shape {analytic.shape}, expected {numerical.shape} "
+                   f"(the numerical one's: output shape, then the shape of what it differentiates){transposed}")
+        return DerivativeCheck(name, analytic, numerical, np.zeros(0), float("inf"), tol, problem)
     diff = np.abs(analytic - numerical)
     relative = diff / np.maximum(np.maximum(np.abs(analytic), np.abs(numerical)), floor)
     scale = max(np.linalg.norm(analytic), np.linalg.norm(numerical), floor)

@@ -1,4 +1,4 @@
-"""Small matplotlib helpers the notebooks share: digit grids, class histograms, weight images,
+"""Small matplotlib helpers the notebooks share: digit grids, class histograms, ink per class, weight images,
 convergence curves, learning curves and confusion matrices."""
 from __future__ import annotations
 
@@ -70,6 +70,35 @@ def class_histogram(y: np.ndarray, *, classes: Sequence[str] | None = None, titl
     return fig
 
 
+def ink_per_class(X: np.ndarray, y: np.ndarray, *, classes: Sequence[str] | None = None, title: str | None = None,
+                  num_classes: int = 10):
+    """Box plot of each image's ink (its mean pixel value), one box per class, with the number of images
+    of each class under its name; returns the Figure.
+
+    Parameters
+    ----------
+    X : (N, D) float array of pixels in [0, 1] (or uint8 0-255).
+    y : (N,) integer labels in 0..num_classes-1.
+    """
+    import matplotlib.pyplot as plt
+
+    X, y = np.asarray(X), np.asarray(y, dtype=np.int64)
+    ink = X.reshape(len(X), -1).mean(axis=1) / (255 if X.dtype == np.uint8 else 1)
+    names = list(classes) if classes is not None else [str(k) for k in range(num_classes)]
+    counts = np.bincount(y, minlength=num_classes)
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    ax.boxplot([ink[y == k] for k in range(num_classes)], whis=(5, 95), showfliers=False,
+               medianprops={"color": "tab:red"})
+    ax.set_xticks(range(1, num_classes + 1), [f"{name}\n({count:,})" for name, count in zip(names, counts)])
+    ax.set_xlabel("class (number of images)")
+    ax.set_ylabel("ink: mean pixel value")
+    ax.grid(True, axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def learning_curves(history: dict, *, title: str | None = None, axes=None):
     """Loss and error rate per epoch, training beside validation.
 
@@ -107,7 +136,11 @@ def learning_curves(history: dict, *, title: str | None = None, axes=None):
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequence[str] | None = None,
                      num_classes: int = 10, title: str | None = None):
-    """Counts of (true class, predicted class) as an annotated image; returns the Figure.
+    """Counts of (true class, predicted class), annotated; returns the Figure.
+
+    The errors are the point: the off-diagonal cells are coloured on their own scale (white for 0, the
+    darkest red for the most frequent confusion), and the diagonal, the correct predictions, is grey with
+    its counts written in it, so that it does not wash the errors out.
 
     Parameters
     ----------
@@ -119,22 +152,34 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, classes: Sequenc
     y_pred = np.asarray(y_pred, dtype=np.int64)
     counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
     names = list(classes) if classes is not None else [str(k) for k in range(num_classes)]
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="number of test images")
+    diagonal = np.eye(num_classes, dtype=bool)
+    errors = np.ma.masked_array(counts, mask=diagonal)
+    worst = max(int(errors.max() or 0), 1)
+    fig, ax = plt.subplots(figsize=(6.6, 5.6))
+    cmap = plt.get_cmap("Reds").with_extremes(bad="#d9d9d9")  # grey: the masked diagonal
+    image = ax.imshow(errors, cmap=cmap, vmin=0, vmax=worst)
+    from matplotlib.ticker import MaxNLocator
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="wrong predictions (off the diagonal)")
+    bar.locator = MaxNLocator(integer=True)
+    bar.update_ticks()
     for (i, j), count in np.ndenumerate(counts):
-        if count:
-            dark = count > counts.max() / 2
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    ax.set_xticks(range(num_classes), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
-                  if max(map(len, names)) > 2 else "center")
+        if i == j:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="black", fontweight="bold")
+        elif count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > worst * 0.6 else "black")
+    long_names = max(map(len, names)) > 2
+    ax.set_xticks(range(num_classes), names, rotation=45 if long_names else 0, ha="right" if long_names else "center")
     ax.set_yticks(range(num_classes), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    if title:
-        ax.set_title(title)
+    n_wrong = int(counts.sum() - np.trace(counts))
+    ax.set_title((title + "\n" if title else "")
+                 + f"{n_wrong:,} of {int(counts.sum()):,} wrong; grey diagonal: the correct ones", fontsize=10)
     fig.tight_layout()
     return fig
+
+
 def show_class_weights(W: np.ndarray, *, classes: Sequence[str] | None = None, title: str | None = None,
                        ncols: int = 5, size: float = 1.8):
     """Show each column of a weight matrix as a 28 x 28 image, one per class.

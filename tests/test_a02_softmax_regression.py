@@ -121,14 +121,17 @@ def broken(ref):
             "no max trick": (lambda Z, y: np.mean(lse_no_max(Z) - Z[np.arange(len(y)), y]), "logits of +-1000",
                              "loss: expected the finite number 1000.346574, got inf"),
             "sum instead of mean": (lambda Z, y: loss(Z, y) * len(y), "3 examples",
-                                    "loss: expected 1.329661349, got 3.98898410"),
+                                    "loss: expected 1.329661349, got 3.988984108 (3 times too big: the sum over the 3 "
+                                    "examples instead of their average, a missing 1/3?)"),
             "per-example losses": (lambda Z, y: loss(Z, y) + np.zeros(len(y), Z.dtype), "zero logits",
                                    "expected one number (the average over the batch), got an array of float32 with shape (5,)"),
-            "seed 000: mean over m*k entries": (
+            "mean over m*k entries": (
                 lambda Z, y: np.mean(lse_no_max(Z)[:, None] - Z * np.eye(Z.shape[1])[y]),
-                "logits (1, 2, 3)", "loss: expected 0.4076059644, got 2.407605"),
+                "3 examples", "got 1.573797438 (that is what the mean of the m x k matrix (the true-class logits "
+                "divided by m k, not m) gives)"),
             "always float32": (lambda Z, y: loss(Z.astype(np.float32), y), "float64 precision",
-                               "loss: expected 0.6931472306, got 0.6931473017 (right to float32 precision only: compute in the dtype of Z)"),
+                               "loss: expected 0.6931472306, got 0.6931473017 (right to float32 precision only: compute in the dtype of "
+                               "the logits)"),
             "NaN": (lambda Z, y: np.float32("nan"), "zero logits", "loss: expected the finite number 2.302585093, got nan"),
             "returns a string": (lambda Z, y: "2.3", "zero logits", "loss: expected a number, got str"),
         },
@@ -136,20 +139,33 @@ def broken(ref):
             "no max trick": (lambda Z, y: (_no_max_softmax(Z) - np.eye(Z.shape[1], dtype=Z.dtype)[y]) / len(y),
                              "logits of +-1000", "gradient: expected finite values, got 3 NaN/inf"),
             "sum instead of mean": (lambda Z, y: loss_grad(Z, y) * len(y), "zero logits (2, 3)",
-                                    "at [0, 0] expected -0.333333, got -0.666667"),
+                                    "at [0, 0] expected -0.333333, got -0.666667 (2 times too big: the sum over the 2 "
+                                    "examples instead of their average, a missing 1/2?)"),
+            "sum instead of mean, 500 examples": (
+                lambda Z, y: loss_grad(Z, y) * len(y), "500 x 10 random logits",
+                "gradient: row 247's entries add up to 2 in absolute value, 500 times what an average over the batch can "
+                "give (0.004): the sum over the 500 examples instead of their average (a missing 1/500)?"),
+            "divided twice": (lambda Z, y: loss_grad(Z, y) / len(y), "3 examples",
+                              "(3 times too small: divided by the number of examples twice?)"),
             "float64 output": (lambda Z, y: loss_grad(Z, y).astype(np.float64), "zero logits",
                                "gradient: expected dtype float32, got float64"),
             "transposed": (lambda Z, y: loss_grad(Z, y).T, "zero logits (2, 3)",
-                           "gradient: expected shape (2, 3), got (3, 2)"),
+                           "gradient: expected shape (2, 3), got (3, 2) (transposed?)"),
             "NaN": (lambda Z, y: loss_grad(Z, y) * np.nan, "zero logits",
                     "gradient: expected finite values, got 6 NaN/inf"),
         },
         "softmax_regression_grad": {
-            "transposed": (lambda X, y, t: reg_grad(X, y, t).T, "X (2, 3)", "gradient: expected shape (3, 4), got (4, 3)"),
+            "transposed": (lambda X, y, t: reg_grad(X, y, t).T, "X (2, 3)",
+                           "gradient: expected shape (3, 4), got (4, 3) (transposed?)"),
             "float64 output": (lambda X, y, t: reg_grad(X, y, t).astype(np.float64), "X (2, 3)",
                                "gradient: expected dtype float32, got float64"),
             "sum instead of mean": (lambda X, y, t: reg_grad(X, y, t) * len(y), "X (2, 3)",
-                                    "gradient: 12 of 12 values differ; at [0, 0] expected 0.125, got 0.25"),
+                                    "gradient: 12 of 12 values differ; at [0, 0] expected 0.125, got 0.25 (2 times too "
+                                    "big: the sum over the 2 examples instead of their average, a missing 1/2?)"),
+            "sum instead of mean, 200 examples": (
+                lambda X, y, t: reg_grad(X, y, t) * len(y), "X (200, 784)",
+                "times what an average over the batch can give (0.9521): the sum over the 200 examples instead of their "
+                "average (a missing 1/200)?"),
             "forgets the one-hot": (lambda X, y, t: X.T @ ref["softmax"](X @ t) / len(y), "X (3, 2)",
                                     "gradient: 4 of 6 values differ; at [0, 0] expected -0.203704, got 0.12963"),
         },
@@ -158,9 +174,11 @@ def broken(ref):
 
 CASES = [("softmax", v) for v in ["no max trick", "float64 output", "normalised by column", "returns a list"]] + \
     [("softmax_loss", v) for v in ["no max trick", "sum instead of mean", "per-example losses",
-                                   "seed 000: mean over m*k entries", "always float32", "NaN", "returns a string"]] + \
-    [("softmax_loss_grad", v) for v in ["no max trick", "sum instead of mean", "float64 output", "transposed", "NaN"]] + \
-    [("softmax_regression_grad", v) for v in ["transposed", "float64 output", "sum instead of mean", "forgets the one-hot"]]
+                                   "mean over m*k entries", "always float32", "NaN", "returns a string"]] + \
+    [("softmax_loss_grad", v) for v in ["no max trick", "sum instead of mean", "sum instead of mean, 500 examples",
+                                        "divided twice", "float64 output", "transposed", "NaN"]] + \
+    [("softmax_regression_grad", v) for v in ["transposed", "float64 output", "sum instead of mean",
+                                              "sum instead of mean, 200 examples", "forgets the one-hot"]]
 
 
 @pytest.mark.parametrize("question, variant", CASES, ids=lambda v: v.replace(" ", "-"))

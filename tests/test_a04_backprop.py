@@ -153,6 +153,7 @@ def test_jacobians_refuse_shapes_that_do_not_fit(ref):
 # ------------------------------------------------------------------ broken answers fail in one precise line
 
 def broken(ref):
+    """variant -> (question, a wrong answer, text its FAIL line must hold): each typical mistake, named."""
     relu, reg, clf, nn_epoch = ref["relu_norm_grads"], ref["regression_grads"], ref["classifier_grads"], ref["nn_epoch"]
 
     def row_sums(W, x):  # the tempting wrong form: dz-gradient times row sums of W
@@ -160,9 +161,32 @@ def broken(ref):
         z = W @ x
         return f, gW, (2 * np.maximum(z, 0) * (z > 0) * W.sum(axis=1))[: x.shape[0]]
 
+    def relu_no_mask(W, x):  # delta = 2 z: the ReLU left out of the backward pass
+        z = W @ x
+        a = np.maximum(z, 0)
+        return float(a @ a), np.outer(2 * z, x), W.T @ (2 * z)
+
+    def relu_transposed(W, x):
+        f, gW, gx = relu(W, x)
+        return f, gW.T, gx
+
+    def relu_float64(W, x):
+        f, gW, gx = relu(W, x)
+        return f, gW.astype(np.float64), gx.astype(np.float64)
+
     def transposed(*args):
         loss, dW1, db1, dW2, db2 = reg(*args)
         return loss, dW1.T, db1, dW2, db2
+
+    def reg_no_mask(W1, b1, W2, b2, X, Y):
+        Z1 = X @ W1.T + b1
+        Z2 = 5 * np.maximum(Z1, 0)
+        D3 = 2 * (Z2 @ W2.T + b2 - Y) / len(X)
+        D1 = 5 * (D3 @ W2)
+        return reg(W1, b1, W2, b2, X, Y)[0], D1.T @ X, D1.sum(0), D3.T @ Z2, D3.sum(0)
+
+    def reg_summed(*args):
+        return tuple(v * len(args[4]) for v in reg(*args))
 
     def wrong_tanh(W1, b1, W2, b2, X, Y, loss="bce"):  # 1 - tanh(z^2) instead of 1 - tanh(z)^2
         Z1 = X @ W1.T + b1
@@ -173,6 +197,9 @@ def broken(ref):
         value = clf(W1, b1, W2, b2, X, Y, loss)[0]
         return value, D1.T @ X, D1.sum(0), D3.T @ Z2, D3.sum(0)
 
+    def clf_summed(*args, loss="bce"):
+        return tuple(v * len(args[4]) for v in clf(*args, loss=loss))
+
     def each_on_x(layers, x):  # every layer applied to x instead of the previous output
         return [W @ x + b for W, b in layers]
 
@@ -180,6 +207,13 @@ def broken(ref):
         db, dW = ref["jacobians"](layers, x, zs)
         db[-1] = np.ones_like(db[-1])
         return db, dW
+
+    def backward_no_mask(Zs, Ws, G):
+        grads = [None] * len(Ws)
+        for i in reversed(range(len(Ws))):
+            grads[i] = Zs[i].T @ G
+            G = G @ Ws[i].T
+        return grads
 
     def not_in_place(X, y, W1, W2, lr=0.1, batch=100):
         W1, W2 = W1.copy(), W2.copy()
@@ -191,25 +225,76 @@ def broken(ref):
             m = len(X[start:start + batch])
             nn_epoch(X[start:start + batch], y[start:start + batch], W1, W2, lr * m, batch)
 
+    def epoch(order=None, by_batch=False, mask=True, w2_first=False):
+        def run(X, y, W1, W2, lr=0.1, batch=100):
+            rows = np.arange(len(X)) if order is None else np.random.default_rng(order).permutation(len(X))
+            for start in range(0, len(X), batch):
+                idx = rows[start:start + batch]
+                Xb, m = X[idx], batch if by_batch else len(idx)
+                Z1 = np.maximum(Xb @ W1, 0)
+                S = np.exp(Z1 @ W2 - (Z1 @ W2).max(axis=1, keepdims=True))
+                S /= S.sum(axis=1, keepdims=True)
+                S[np.arange(len(idx)), y[idx]] -= 1
+                G2 = S / m
+                if w2_first:
+                    W2 -= lr * Z1.T @ G2
+                G1 = ((Z1 > 0) if mask else 1) * (G2 @ W2.T)
+                W1 -= lr * Xb.T @ G1
+                if not w2_first:
+                    W2 -= lr * Z1.T @ G2
+        return run
+
+    one_unit = "11 one-feature examples"
+    ref["_right_epoch"] = epoch()
     return {
-        "relu_norm_grads": (row_sums, "grad_x: 3 of 3 values differ; at [0] expected 2.5, got 7.5"),
-        "regression_grads": (transposed, "dW1: expected shape (3, 2), got (2, 3)"),
-        "classifier_grads": (wrong_tanh, "dW1: 6 of 6 values differ"),
-        "compose": (each_on_x, "FAIL  [(W1, b1), (W2, b2)] at x = (2, -1)"),
-        "jacobians": (ones_for_bias, "db[3]: 2 of 4 values differ"),
-        "nn_epoch": (not_in_place, "W1 is unchanged: update it in place"),
-        "nn_epoch_summed": (summed, "W1 after the epoch:"),
+        "row sums": ("relu_norm_grads", row_sums, "grad_x: 3 of 3 values differ; at [0] expected 2.5, got 7.5"),
+        "relu without mask": ("relu_norm_grads", relu_no_mask, "(that is what delta = 2 z, without the ReLU's mask "
+                                                               "1[z > 0] (units that are off get a gradient) gives)"),
+        "relu grad_W transposed": ("relu_norm_grads", relu_transposed, "grad_W: expected shape (3, 2), got (2, 3) "
+                                                                        "(transposed?)"),
+        "relu float64": ("relu_norm_grads", relu_float64, "float32 W with a float64 x: both gradients float32, W's "
+                                                          "dtype: grad_W: expected dtype float32, got float64"),
+        "regression transposed": ("regression_grads", transposed, "dW1: expected shape (3, 2), got (2, 3) (transposed?)"),
+        "regression without mask": ("regression_grads", reg_no_mask, "(that is what no ReLU mask in the backward pass "
+                                                                     "(D1 = 5 D3 W2 where units are off too) gives)"),
+        "regression summed": ("regression_grads", reg_summed, "loss: expected 208.352, got 416.704 (2 times too big: "
+                                                              "the sum over the 2 examples instead of their average"),
+        "tanh squared": ("classifier_grads", wrong_tanh, "dW1: 6 of 6 values differ; at [0, 0] expected 0.443571, got "
+                                                         "0.356867 (that is what 1 - tanh(z1**2) instead of "
+                                                         "1 - tanh(z1)**2 as tanh's derivative gives)"),
+        "classifier summed": ("classifier_grads", clf_summed, "(2 times too big: the sum over the 2 examples"),
+        "compose on x": ("compose", each_on_x, "FAIL  [(W1, b1), (W2, b2)] at x = (2, -1)"),
+        "ones for bias": ("jacobians", ones_for_bias, "db[3]: 2 of 4 values differ"),
+        "backward without mask": ("mlp_backward", backward_no_mask, "(that is what leaving out the ReLU's mask "
+                                                                    "1[Z_{i+1} > 0] below the last layer gives)"),
+        "epoch not in place": ("nn_epoch", not_in_place, "W1 is unchanged: update it in place"),
+        "epoch summed": ("nn_epoch", summed, f"{one_unit}, one active hidden unit each, batch 4: batches in order, "
+                                             "averaged, masked: W2: each example's gradient entered the step unscaled: "
+                                             "the sum over the batch, not its average"),
+        "epoch shuffled": ("nn_epoch", epoch(order=3), "W2: the examples in the short last batch were rows"),
+        "epoch last batch by batch": ("nn_epoch", epoch(by_batch=True), "W2: the last batch has 3 examples (rows 8 to "
+                                                                        "10): average its gradient over those 3"),
+        "epoch without mask": ("nn_epoch", epoch(mask=False), "W1 changed where the hidden unit is off"),
+        "epoch W2 first": ("nn_epoch", epoch(w2_first=True), "W1 is off where W2 is right: compute both gradients"),
     }
 
 
-@pytest.mark.parametrize("variant", ["relu_norm_grads", "regression_grads", "classifier_grads", "compose",
-                                     "jacobians", "nn_epoch", "nn_epoch_summed"])
+@pytest.mark.parametrize("variant", list(broken({k: None for k in ("relu_norm_grads", "regression_grads",
+                                                                    "classifier_grads", "nn_epoch")})))
 def test_broken_answer_fails_with_a_precise_line(ref, variant):
-    fn, message = broken(ref)[variant]
-    report = run_check(variant.replace("_summed", ""), fn)
+    question, fn, message = broken(ref)[variant]
+    with np.errstate(all="ignore"):
+        report = run_check(question, fn)
     assert not report.passed
     failing = [line for line in str(report).splitlines() if "FAIL" in line]
     assert failing and any(message in line for line in failing), str(report)
+
+
+
+
+def test_the_epoch_the_mutations_change_is_right(ref):
+    broken(ref)
+    assert run_check("nn_epoch", ref.pop("_right_epoch")).passed
 
 
 def test_seed_bce_form_is_not_the_cross_entropy(ref):
@@ -246,7 +331,7 @@ def test_hidden_cases_exist_and_the_reference_agrees_with_itself(ref, question, 
 
 
 def test_hidden_nn_epoch_cases_catch_a_summed_gradient(ref, tmp_path):
-    fn = broken(ref)["nn_epoch_summed"][0]
+    fn = broken(ref)["epoch summed"][1]
     case = hidden_cases("nn_epoch", seed=7, scratch=tmp_path)[0]
     problem = same_result(_run_hidden(ref["nn_epoch"], case), _run_hidden(fn, case), rtol=case.rtol, atol=case.atol)
     assert problem and "values differ" in problem

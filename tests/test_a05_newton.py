@@ -239,22 +239,52 @@ def broken(ref):
             norms.append(np.linalg.norm(grad(w)))
         return w, np.array(losses), np.array(norms), np.array(steps)
 
+    def inverse(grad, hess, rcond=1e-12):  # validates like the reference, then multiplies by the inverse
+        ref["newton_step"](grad, hess, rcond)
+        return -np.linalg.inv(hess) @ grad
+
+    def numpy_refusals(grad, hess, rcond=1e-12):  # the right refusals, in numpy's words
+        if np.linalg.eigvalsh(hess)[0] <= rcond * np.linalg.eigvalsh(hess)[-1]:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return ref["newton_step"](grad, hess, rcond)
+
+    def hessian_without_l2(w, X, y, lam):
+        return ref["logistic_hessian"](w, X, y, 0.0)
+
     return {
         "newton_method_nan": (nan_accepting, "a NaN loss is no decrease, so t = 1/2: expected a result"),
-        "mse_gradient": (lambda w, X, y: X.T @ (X @ w - y), "values differ"),
-        "mse_hessian": (lambda X: X.T @ X, "values differ"),
+        "mse_gradient": (lambda w, X, y: X.T @ (X @ w - y), "values differ; at [0] expected -12.5, got -37.5 (3 times "
+                                                            "too big: the sum over the 3 examples instead of their "
+                                                            "average, a missing 1/3?)"),
+        "mse_hessian": (lambda X: X.T @ X, "(3 times too big: the sum over the 3 examples instead of their average"),
+        "mse_hessian_twice": (lambda X: X.T @ X / len(X) ** 2, "(3 times too small: divided by the number of "
+                                                               "examples twice?)"),
         "newton_step": (solve_only, "expected LinAlgError, but it returned array of float64"),
+        "newton_step_inverse": (inverse, "residual |H p + g| / |g| = "),
+        "newton_step_numpy_words": (numpy_refusals, "raised LinAlgError, but its message does not name what to do "
+                                                    "(an L2 term, or np.linalg.lstsq): 'Singular matrix'"),
         "logistic_loss": (naive_loss, "expected 1000, got inf"),
-        "logistic_gradient": (lambda w, X, y, lam: X.T @ (ref["sigmoid"](X @ w) - y) / len(y), "values differ"),
+        "logistic_loss_l2": (lambda w, X, y, lam: ref["logistic_loss"](w, X, y, 0.0),
+                             "loss: expected 0.5295927315, got 0.5139677315 (that is what leaving out the L2 term gives)"),
+        "logistic_gradient": (lambda w, X, y, lam: X.T @ (ref["sigmoid"](X @ w) - y) / len(y),
+                              "(that is what leaving out the L2 term gives)"),
+        "logistic_gradient_summed": (lambda w, X, y, lam: X.T @ (ref["sigmoid"](X @ w) - y) + lam * w,
+                                     "(that is what the sum over the 3 examples instead of their average gives)"),
         "logistic_hessian": (naive_hessian, "expected 6.79737e-15, got 0"),
+        "logistic_hessian_l2": (hessian_without_l2, "Hessian: 2 of 4 values differ; at [0, 0] expected 0.674167, got "
+                                                    "0.174167 (that is what leaving out the L2 term gives)"),
         "newton_method": (always_full_step, "t = 1/4, then full steps: expected a result, but it raised FloatingPointError"),
     }
 
 
-@pytest.mark.parametrize("variant", QUESTIONS + ["newton_method_nan"])
+VARIANTS = QUESTIONS + ["newton_method_nan", "mse_hessian_twice", "newton_step_inverse", "newton_step_numpy_words",
+                        "logistic_loss_l2", "logistic_gradient_summed", "logistic_hessian_l2"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_broken_answers_fail_public_and_hidden_checks(ref, variant, tmp_path):
     fn, message = broken(ref)[variant]
-    question = variant.removesuffix("_nan")
+    question = next(q for q in sorted(QUESTIONS, key=len, reverse=True) if variant.startswith(q))
     report = run_check(question, fn)
     failing = [line for line in str(report).splitlines() if "FAIL" in line]
     assert failing and any(message in line for line in failing), str(report)
@@ -270,5 +300,6 @@ def test_broken_answers_fail_public_and_hidden_checks(ref, variant, tmp_path):
         problem = same_result(ref[question](*case.args, **case.kwargs), got, rtol=case.rtol, atol=case.atol)
         if problem:
             hidden_problems.append(problem)
-    if variant not in ("newton_step", "logistic_loss", "logistic_hessian", "newton_method_nan"):  # wrong on edge cases only
+    if variant not in ("newton_step", "logistic_loss", "logistic_hessian", "newton_method_nan", "newton_step_inverse",
+                       "newton_step_numpy_words"):  # wrong on edge cases only
         assert hidden_problems, f"the hidden cases of {question} do not catch {fn}"

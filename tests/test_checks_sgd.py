@@ -62,7 +62,58 @@ def test_overflow_without_the_max_trick(ref):
 
 def test_not_in_place_is_named(ref):
     lines = failing_lines("softmax_regression_epoch", returns_new_theta)
-    assert any("theta: still all zeros after the epoch; expected it to be updated in place" in line for line in lines)
+    assert len(lines) == 4
+    assert all("theta: unchanged after the epoch; update it in place (theta -= ...), not theta = theta - ..." in line
+               for line in lines)
+
+
+def rebinds_theta(X, y, theta, lr=0.1, batch=100):
+    for s in range(0, len(X), batch):
+        Xb = X[s:s + batch]
+        H = Xb @ theta
+        Z = np.exp(H - H.max(axis=1, keepdims=True))
+        Z /= Z.sum(axis=1, keepdims=True)
+        theta = theta - lr / len(Xb) * Xb.T @ (Z - np.eye(theta.shape[1], dtype=theta.dtype)[y[s:s + batch]])
+
+
+def epoch_variant(*, order=None, divide_by_batch=False):
+    """The right epoch, but over the rows in ``order`` (a shuffle) or dividing every batch by ``batch``."""
+    def epoch(X, y, theta, lr=0.1, batch=100):
+        rows = np.arange(len(X)) if order is None else order(len(X))
+        one_hot = np.eye(theta.shape[1], dtype=theta.dtype)[y]
+        for s in range(0, len(X), batch):
+            idx = rows[s:s + batch]
+            H = X[idx] @ theta
+            Z = np.exp(H - H.max(axis=1, keepdims=True))
+            Z /= Z.sum(axis=1, keepdims=True)
+            theta -= (lr / (batch if divide_by_batch else len(idx))) * X[idx].T @ (Z - one_hot[idx])
+    return epoch
+
+
+def test_rebound_theta_is_named_on_every_row_not_as_a_sum():
+    lines = failing_lines("softmax_regression_epoch", rebinds_theta)
+    assert len(lines) == 4 and all("theta: unchanged after the epoch; update it in place" in line for line in lines)
+    assert not any("summing" in line for line in lines)
+
+
+def test_shuffled_batches_are_named():
+    shuffled = epoch_variant(order=lambda n: np.random.default_rng(5).permutation(n))
+    lines = failing_lines("softmax_regression_epoch", shuffled)
+    order_line = next(line for line in lines if "11 one-feature examples" in line)
+    assert "theta: the examples in the short last batch were rows " in order_line
+    assert "not rows 8 to 10: take the batches in order, X[0:4], X[4:8], ..., without shuffling" in order_line
+
+
+def test_last_batch_divided_by_the_batch_size_is_named():
+    lines = failing_lines("softmax_regression_epoch", epoch_variant(divide_by_batch=True))
+    assert any("theta: the last batch has 3 examples (rows 8 to 10): average its gradient over those 3, not over "
+               "batch = 4" in line for line in lines)
+
+
+def test_summed_batches_are_named_on_the_order_case():
+    lines = failing_lines("softmax_regression_epoch", summed_gradient)
+    assert any("11 one-feature examples" in line and "the sum over the batch, not its average" in line
+               for line in lines)
 
 
 def test_penalising_the_bias_fails(ref):
@@ -81,7 +132,7 @@ def test_train_without_checks_fails_the_bad_input_cases(ref):
         return W, b, {"train_loss": [], "train_error": [], "val_loss": [], "val_error": []}
 
     lines = failing_lines("train", train)
-    assert any("lr = 0 is refused: expected ValueError, but it returned tuple of 3" in line for line in lines)
+    assert any("lr = 0 is refused, naming lr: expected ValueError, but it returned tuple of 3" in line for line in lines)
     assert any("expected one value per epoch (3), got 0" in line for line in lines)
 
 

@@ -69,9 +69,19 @@ def test_wrong_derivatives_fail_and_point_at_the_entry():
     assert not check_gradient(f, np.full(3, np.nan), x0).passed
 
 
-def test_shape_mismatch_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"has shape \(3, 1\), expected \(3,\)"):
-        check_gradient(lambda x: x.sum(), np.ones((3, 1)), x0, name="g")
+def test_shape_mismatch_is_a_fail_line_not_a_traceback():
+    report = check_gradient(lambda x: x.sum(), np.ones((3, 1)), x0, name="g")
+    assert not report.passed and not report
+    assert str(report) == ("FAIL  g: the analytic derivative has shape (3, 1), expected (3,) (the numerical one's: "
+                           "output shape, then the shape of what it differentiates)")
+    assert report.table() == str(report)
+
+
+def test_a_transposed_matrix_gradient_says_so():
+    M = rng.standard_normal((4, 3))
+    report = check_gradient(lambda M: np.sum(M ** 2), 2 * M.T, M, name="dW")
+    assert str(report).startswith("FAIL  dW: the analytic derivative has shape (3, 4), expected (4, 3)")
+    assert str(report).endswith("(transposed?)")
 
 
 def test_function_is_evaluated_in_float64():

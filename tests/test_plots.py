@@ -65,3 +65,35 @@ def test_convergence_without_a_floor_leaves_zeros_out():
 def test_convergence_refuses_a_floor_a_log_axis_cannot_show(floor):
     with pytest.raises(ValueError, match="floor must be a finite number > 0"):
         plots.convergence({"gd": [1.0]}, ylabel="gap", floor=floor)
+
+
+def test_confusion_matrix_colours_the_errors_and_greys_the_diagonal():
+    import matplotlib.pyplot as plt
+
+    y_true = np.array([0] * 50 + [1] * 50 + [2] * 50)
+    y_pred = y_true.copy()
+    y_pred[:3] = 1          # three 0s taken for 1s
+    y_pred[50] = 2          # one 1 taken for a 2
+    fig = plots.confusion_matrix(y_true, y_pred, num_classes=3, title="t")
+    ax = fig.axes[0]
+    shown = ax.images[0].get_array()
+    assert np.ma.is_masked(shown) and shown.mask.tolist() == np.eye(3, dtype=bool).tolist()
+    assert ax.images[0].get_clim() == (0, 3)  # the scale is the errors', not the diagonal's 47-50
+    texts = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert ((1, 0), "3") in texts and ((2, 1), "1") in texts and ((0, 0), "47") in texts
+    assert ((2, 0), "0") not in texts  # zero confusions stay blank
+    assert ax.get_title() == "t\n4 of 150 wrong; grey diagonal: the correct ones"
+    plt.close(fig)
+
+
+def test_ink_per_class_draws_one_box_per_class_with_its_count():
+    import matplotlib.pyplot as plt
+
+    X = np.zeros((6, 784), np.float32)
+    X[3:, :392] = 1.0                      # class 1: half the pixels inked
+    fig = plots.ink_per_class(X, np.array([0, 0, 0, 1, 1, 1]), num_classes=2, title="ink")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(3)", "1\n(3)"]
+    medians = [line.get_ydata()[0] for line in ax.lines if line.get_color() == "tab:red"]
+    assert medians == [0.0, 0.5]
+    plt.close(fig)

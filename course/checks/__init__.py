@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -21,7 +23,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 __all__ = ["Case", "Report", "check", "run_check", "register", "register_hidden", "public_cases", "hidden_cases",
-           "questions", "expect_array", "same_result"]
+           "questions", "expect_array", "likely_mistake", "batch_of_each_example", "batch_scale_problem",
+           "same_result", "error_outcome", "refusal_verdict"]
 
 _REGISTRY: dict[str, Callable[[Path], Iterable["Case"]]] = {}
 _HIDDEN: dict[str, Callable[[np.random.Generator, Path], Iterable["Case"]]] = {}
@@ -32,7 +35,11 @@ class Case:
     """One call of the student's function and a judgement of what came back.
 
     ``judge(result)`` returns None when the result is right, else a one-line
-    "expected ..., got ..." message. With ``raises`` set, the call must raise that type.
+    "expected ..., got ..." message. With ``raises`` set, the call must raise that type, and with
+    ``match`` too, the first line of its message (its first 300 characters, all the grader keeps) must
+    contain a match of that regular expression (case-insensitive; ``match_what`` says in words what it
+    must name): a refusal must come from the
+    student's own validation, not from numpy's error on inputs it cannot digest (see :func:`refusal_verdict`).
     With ``judge_args`` the judge (or the comparison with the reference) looks at the
     arguments after the call instead of the return value: for functions that update in place.
     ``rtol``/``atol`` are the tolerances of a comparison with the reference.
@@ -45,6 +52,42 @@ class Case:
     judge_args: bool = False
     rtol: float = 1e-5
     atol: float = 1e-6
+    match: str | None = None
+    match_what: str | None = None
+
+
+def error_outcome(err: BaseException) -> dict:
+    """What is kept of an error: ``{"raised": [its type's MRO as "module.qualname"], "message": first line}``,
+    the message being ``traceback``'s "Type: text" line, at most 300 characters (the plain data the grader's
+    harness records of a student's error)."""
+    lines = traceback.format_exception_only(type(err), err)[-1].strip().splitlines()
+    return {"raised": [f"{c.__module__}.{c.__qualname__}" for c in type(err).__mro__],
+            "message": (lines[0] if lines else type(err).__name__)[:300]}
+
+
+def refusal_verdict(case: Case, raised: list[str], message: str) -> tuple[bool, str]:
+    """``(passed, message)`` for a call of ``case`` that raised: ``raised`` and ``message`` as in
+    :func:`error_outcome`. The one judgement of an error, used by :func:`run_check` and by the grader.
+
+    It passes when the case wants an exception, ``raised`` contains its type, and the message (without
+    its "Type: " prefix) matches ``case.match`` if the case has one.
+    """
+    short = str(raised[0]).rsplit(".", 1)[-1] if raised else "an exception"
+    text = str(message).strip().splitlines()[0][:300] if str(message).strip() else ""
+    for prefix in ([str(raised[0]), short] if raised else []):
+        if text == prefix or text.startswith(prefix + ":"):
+            text = text[len(prefix) + 1:].strip()
+            break
+    shown = f"{short}: {text}" if text else short
+    if case.raises is None:
+        return False, f"expected a result, but it raised {shown}"
+    if f"{case.raises.__module__}.{case.raises.__qualname__}" not in raised:
+        return False, f"expected {case.raises.__name__}, but it raised {shown}"
+    if case.match is not None and not re.search(case.match, text, re.IGNORECASE):
+        what = case.match_what or f"something matching /{case.match}/"
+        return False, (f"raised {short}, but its message does not name {what}: {text!r} "
+                       "(check the input yourself and say what is wrong)")
+    return True, f"raised {short} as expected: {text}"
 
 
 @dataclass
@@ -118,12 +161,10 @@ def run_check(question: str, fn: Callable) -> Report:
                 result = fn(*case.args, **case.kwargs)
             except NotImplementedError as err:
                 return Report(question, [], not_written=str(err) or "NotImplementedError")
-            except Exception as err:  # the student's bug, reported in one line
-                if case.raises is not None and isinstance(err, case.raises):
-                    rows.append((case.name, True, f"raised {type(err).__name__} as expected: {_one_line(err, scratch)}"))
-                else:
-                    expected = f"expected {case.raises.__name__}" if case.raises else "expected a result"
-                    rows.append((case.name, False, f"{expected}, but it raised {type(err).__name__}: {_one_line(err, scratch)}"))
+            except Exception as err:  # the student's bug, or the refusal a case asks for, in one line
+                outcome = error_outcome(err)
+                passed, message = refusal_verdict(case, outcome["raised"], outcome["message"])
+                rows.append((case.name, passed, message.replace(scratch + "/", "")))
                 continue
             if case.raises is not None:
                 rows.append((case.name, False, f"expected {case.raises.__name__}, but it returned "
@@ -143,14 +184,22 @@ def check(question: str, fn: Callable) -> None:
 
 
 def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
-                 rtol: float = 1e-6, atol: float = 1e-6, exact_dtype: bool = True) -> str | None:
-    """None if ``got`` is an array like ``expected`` (dtype, shape, values), else why not."""
+                 rtol: float = 1e-6, atol: float = 1e-6, exact_dtype: bool = True, batch: int | None = None,
+                 mistakes: dict[str, np.ndarray] | None = None) -> str | None:
+    """None if ``got`` is an array like ``expected`` (dtype, shape, values), else why not.
+
+    A shape that is ``expected``'s transposed says so. When the values differ, the message names the
+    likely mistake: with ``batch`` (the number of examples an average runs over) a result ``batch``
+    times too big or too small; with ``mistakes`` (``{description: what that mistake gives}``) the
+    first one ``got`` matches.
+    """
     if not isinstance(got, np.ndarray):
         return f"{what}: expected a numpy array, got {_describe(got)}"
     if exact_dtype and got.dtype != expected.dtype:
         return f"{what}: expected dtype {expected.dtype}, got {got.dtype}"
     if got.shape != expected.shape:
-        return f"{what}: expected shape {expected.shape}, got {got.shape}"
+        transposed = " (transposed?)" if got.ndim == 2 and got.shape == expected.shape[::-1] else ""
+        return f"{what}: expected shape {expected.shape}, got {got.shape}{transposed}"
     if got.size == 0:
         return None
     if np.issubdtype(got.dtype, np.number) and not np.all(np.isfinite(got)):
@@ -159,8 +208,73 @@ def expect_array(got: Any, expected: np.ndarray, what: str = "result", *,
     if not close.all():
         idx = np.unravel_index(np.argmin(close), got.shape)
         where = ", ".join(map(str, idx))
+        digits = 6 if _num(expected[idx]) != _num(got[idx]) else 12  # close values: show where they differ
         return (f"{what}: {int((~close).sum())} of {got.size} values differ; at [{where}] "
-                f"expected {_num(expected[idx])}, got {_num(got[idx])}")
+                f"expected {_num(expected[idx], digits)}, got {_num(got[idx], digits)}"
+                + likely_mistake(got, expected, batch=batch, mistakes=mistakes))
+    return None
+
+
+def likely_mistake(got: Any, expected: Any, *, batch: int | None = None,
+                   mistakes: dict[str, Any] | None = None, rtol: float = 1e-4) -> str:
+    """`` (what the mistake probably is)`` when ``got`` is what a typical mistake gives, else "".
+
+    ``batch``: ``got`` is ``batch`` times ``expected`` (a sum instead of an average) or ``1/batch``
+    times it (divided twice). ``mistakes``: ``{description: the value that mistake gives}``.
+    """
+    try:
+        got_arr, expected_arr = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+        scale = float(np.abs(expected_arr).max()) if expected_arr.size else 0.0
+
+        def near(a, b):
+            return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=1e-7 * max(scale, 1e-300)))
+        for description, value in (mistakes or {}).items():
+            if near(got_arr, np.asarray(value, dtype=np.float64)):
+                return f" (that is what {description} gives)"
+        if batch and batch > 1 and scale > 0:
+            if near(got_arr, batch * expected_arr):
+                return (f" ({batch} times too big: the sum over the {batch} examples instead of their average, "
+                        f"a missing 1/{batch}?)")
+            if near(batch * got_arr, expected_arr):
+                return f" ({batch} times too small: divided by the number of examples twice?)"
+    except (TypeError, ValueError):
+        pass
+    return ""
+
+
+def batch_of_each_example(n: int, batch: int) -> np.ndarray:
+    """The size of the minibatch each of n examples falls in when batches go in order: int array (n,)."""
+    return np.array([min(batch, n - start) for start in range(0, n, batch) for _ in range(min(batch, n - start))])
+
+
+def batch_scale_problem(scales: np.ndarray, batch: int) -> str | None:
+    """What is wrong with the minibatches of an epoch, read off how much each example counted.
+
+    For an epoch over examples whose updates do not interact (each one moves parameters of its own),
+    ``scales[i]`` is the factor example i's gradient entered its step with (the learning rate divided
+    out). Batches taken in order, ``X[0:batch]``, ``X[batch:2*batch]``, ..., with batch-average gradients
+    give ``1 / (size of i's batch)``. Returns None when that is what came, else which mistake it shows:
+    sums instead of averages, the last batch divided by ``batch``, or the examples batched out of order.
+    """
+    scales = np.asarray(scales, dtype=np.float64)
+    n = len(scales)
+    expected = 1.0 / batch_of_each_example(n, batch)
+
+    def near(a, b):
+        return bool(np.allclose(a, b, rtol=1e-3, atol=1e-6))
+    if near(scales, expected):
+        return None
+    if near(scales, 1.0):
+        return ("each example's gradient entered the step unscaled: the sum over the batch, not its average "
+                "(divide by the batch's size)")
+    last = n % batch
+    if last and near(scales, 1.0 / batch):
+        return (f"the last batch has {last} examples (rows {n - last} to {n - 1}): average its gradient over those "
+                f"{last}, not over batch = {batch}")
+    if last and near(np.sort(scales), np.sort(expected)):
+        short = np.flatnonzero(np.isclose(scales, 1.0 / last, rtol=1e-3))
+        return (f"the examples in the short last batch were rows {', '.join(map(str, short))}, not rows {n - last} to "
+                f"{n - 1}: take the batches in order, X[0:{batch}], X[{batch}:{2 * batch}], ..., without shuffling")
     return None
 
 
@@ -195,8 +309,8 @@ def same_result(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e
     return None if got == expected else f"{what}: expected {expected!r}, got {_describe(got)}"
 
 
-def _num(x) -> str:
-    return f"{x:.6g}" if isinstance(x, (float, np.floating)) else str(x)
+def _num(x, digits: int = 6) -> str:
+    return f"{x:.{digits}g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
 def _describe(value: Any) -> str:

@@ -1,13 +1,14 @@
 """Public checks of assignment 01 (the MNIST loader)."""
 from __future__ import annotations
 
+import gzip
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from ..data import read_image_label_pair, resolve
-from ..idx import write_idx
+from ..idx import encode_idx, write_idx
 from . import Case, expect_array, register, register_hidden
 
 
@@ -43,11 +44,10 @@ def parse_mnist_cases(scratch: Path) -> list[Case]:
     labels = np.array([7, 0, 9], dtype=np.uint8)
     good_images = write_idx(scratch / "tiny-images-idx3-ubyte.gz", images)
     good_labels = write_idx(scratch / "tiny-labels-idx1-ubyte.gz", labels)
-    # the images' bytes behind a labels magic number (2049) and vice versa
-    swapped = scratch / "swapped-images-idx3-ubyte.gz"
-    write_idx(swapped, images.reshape(-1))
-    bad_labels = write_idx(scratch / "bad-labels-idx1-ubyte.gz", labels.reshape(1, 1, 3))
-
+    # A wrong magic number in files whose sizes still fit: a parser that reads the header without checking the
+    # magic number gets through them without an error of numpy's (its refusal must name the number it found).
+    swapped = _with_magic(scratch / "swapped-images-idx3-ubyte.gz", images, 2049)
+    bad_labels = write_idx(scratch / "bad-labels-idx1-ubyte.gz", labels.reshape(3, 1, 1))  # magic 2051, count 3
     def expect_pair(images, labels):
         X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
 
@@ -59,8 +59,11 @@ def parse_mnist_cases(scratch: Path) -> list[Case]:
 
     cases = [
         Case("three 28x28 images (gzip)", (str(good_images), str(good_labels)), expect_pair(images, labels)),
-        Case("images file with magic 2049 must be refused", (str(swapped), str(good_labels)), raises=ValueError),
-        Case("labels file with magic 2051 must be refused", (str(good_images), str(bad_labels)), raises=ValueError),
+        Case("images file with magic 2049 (a labels file's) must be refused, naming 2049", (str(swapped), str(good_labels)),
+             raises=ValueError, match=r"\b2049\b", match_what="the magic number it found (2049)"),
+        Case("labels file with magic 2051 (an images file's) must be refused, naming 2051",
+             (str(good_images), str(bad_labels)), raises=ValueError, match=r"\b2051\b",
+             match_what="the magic number it found (2051)"),
     ]
     source = resolve("mnist", "test")
     if source.images.suffix == ".gz" and source.labels.suffix == ".gz":
@@ -81,6 +84,13 @@ def class_means_cases(scratch: Path) -> list[Case]:
         Case("1,000 x 784, 10 classes: one float32 row per class",
              (big, np.arange(1000, dtype=np.uint8) % 10), lambda got: _shape_dtype(got, (10, 784))),
     ]
+
+
+def _with_magic(path: Path, images: np.ndarray, magic: int) -> Path:
+    """A gzip IDX images file whose magic number is replaced by ``magic`` (header and data otherwise intact)."""
+    data = encode_idx(images)
+    path.write_bytes(gzip.compress(struct.pack(">I", magic) + data[4:], mtime=0))
+    return path
 
 
 def _shape_dtype(got, shape) -> str | None:
@@ -109,8 +119,13 @@ def parse_mnist_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     images = write_idx(scratch / "hidden-images-idx3-ubyte.gz", rng.integers(0, 256, (n, rows, cols), dtype=np.uint8))
     labels = write_idx(scratch / "hidden-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
     fewer = write_idx(scratch / "hidden-fewer-labels-idx1-ubyte.gz", rng.integers(0, 10, n - 1, dtype=np.uint8))
+    swapped = _with_magic(scratch / "hidden-swapped-images-idx3-ubyte.gz",
+                          rng.integers(0, 256, (n, rows, cols), dtype=np.uint8), 2049)
     return [Case(f"{n} random {rows}x{cols} images", (str(images), str(labels)), rtol=0, atol=1e-6),
-            Case("one label fewer than images", (str(images), str(fewer)), raises=ValueError)]
+            Case("one label fewer than images", (str(images), str(fewer)), raises=ValueError,
+                 match=rf"\b{n}\b.*\b{n - 1}\b|\b{n - 1}\b.*\b{n}\b", match_what=f"both counts ({n} and {n - 1})"),
+            Case("random images behind a labels magic number", (str(swapped), str(labels)), raises=ValueError,
+                 match=r"\b2049\b", match_what="the magic number it found (2049)")]
 
 
 @register_hidden("class_means")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, expect_array, register, register_hidden
+from . import Case, batch_of_each_example, batch_scale_problem, expect_array, register, register_hidden
 
 TINY_X = np.array([[1, 0, 2], [0, 1, 1], [2, 1, 0], [1, 1, 1], [0, 2, 1]], dtype=np.float32)
 TINY_Y = np.array([0, 1, 2, 1, 0], dtype=np.uint8)
@@ -38,13 +38,45 @@ def _float32_array(got, shape: tuple, name: str) -> str | None:
     return None
 
 
-def _updated(name: str, got: np.ndarray, expected: np.ndarray, *, rtol=1e-5, atol=1e-6) -> str | None:
-    """Judge an array the function had to update in place."""
-    if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype == expected.dtype \
-            and not got.any() and expected.any():
-        return (f"{name}: still all zeros after the epoch; expected it to be updated in place "
-                f"({name} -= ...), not returned as a new array")
-    return expect_array(got, expected, name, rtol=rtol, atol=atol)
+def _not_in_place(name: str, got, before: np.ndarray) -> str | None:
+    """The message for an array the epoch had to update in place but left as it was."""
+    if isinstance(got, np.ndarray) and got.shape == before.shape and np.array_equal(got, before):
+        return (f"{name}: unchanged after the epoch; update it in place ({name} -= ...), "
+                f"not {name} = {name} - ... (that makes a new array the caller never sees)")
+    return None
+
+
+def _updated(name: str, got: np.ndarray, expected: np.ndarray, before: np.ndarray, *, rtol=1e-5, atol=1e-6,
+             mistakes: dict | None = None) -> str | None:
+    """Judge an array the function had to update in place, starting from ``before``."""
+    return _not_in_place(name, got, before) or expect_array(got, expected, name, rtol=rtol, atol=atol,
+                                                             mistakes=mistakes)
+
+
+#: 11 examples with one feature each (X = I): example i moves only row i of theta, and from theta = 0 its
+#: logits are still 0 when its batch comes, so row i ends at -lr (1/k - e_{y_i}) / (size of i's batch).
+#: With batch 4 that size is 4 for rows 0-7 and 3 for rows 8-10, when the batches go in order.
+ORDER_Y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1], dtype=np.uint8)
+
+
+def _order_judge(lr: float, batch: int, k: int = 3):
+    n = len(ORDER_Y)
+    unit = np.full((n, k), 1 / k) - np.eye(k)[ORDER_Y]  # each example's gradient at theta = 0
+    sizes = batch_of_each_example(n, batch)
+    expected = (-lr * unit / sizes[:, None]).astype(np.float32)
+
+    def judge(args):
+        theta = args[2]
+        problem = _float32_array(theta, (n, k), "theta") or _not_in_place("theta", theta, np.zeros((n, k), np.float32))
+        if problem:
+            return problem
+        scales = -(theta.astype(np.float64) * unit).sum(axis=1) / (lr * (unit * unit).sum(axis=1))
+        if np.allclose(theta, -lr * scales[:, None] * unit, rtol=1e-3, atol=1e-6):  # each row along its gradient
+            problem = batch_scale_problem(scales, batch)
+            if problem:
+                return f"theta: {problem}"
+        return expect_array(theta, expected, "theta", rtol=1e-5, atol=1e-7)
+    return judge
 
 
 @register("softmax_regression_epoch")
@@ -56,7 +88,7 @@ def epoch_cases(scratch: Path) -> list[Case]:
 
     def judge_random(args):
         theta = args[2]
-        problem = _float32_array(theta, (20, 4), "theta")
+        problem = _float32_array(theta, (20, 4), "theta") or _not_in_place("theta", theta, np.zeros((20, 4), np.float32))
         if problem:
             return problem
         loss = _loss(X @ theta, y)
@@ -77,12 +109,16 @@ def epoch_cases(scratch: Path) -> list[Case]:
     y_large = rng.integers(0, 3, 30).astype(np.uint8)
     return [
         Case("5 examples, batch 2 (the last batch has 1), lr 0.5", (TINY_X.copy(), TINY_Y, np.zeros((3, 3), np.float32)),
-             lambda args: _updated("theta", args[2], tiny_theta), kwargs={"lr": 0.5, "batch": 2}, judge_args=True),
-        Case("200 x 20, 4 classes, batch 50: the average (not the sum) of the batch gradient",
+             lambda args: _updated("theta", args[2], tiny_theta, np.zeros((3, 3), np.float32)),
+             kwargs={"lr": 0.5, "batch": 2}, judge_args=True),
+        Case("11 one-feature examples, batch 4: batches in order (rows 0-3, 4-7, 8-10), each averaged over its size",
+             (np.eye(11, dtype=np.float32), ORDER_Y, np.zeros((11, 3), np.float32)), _order_judge(0.6, 4),
+             kwargs={"lr": 0.6, "batch": 4}, judge_args=True),
+        Case("200 x 20, 4 classes, batch 50: the loss after one epoch",
              (X, y, np.zeros((20, 4), np.float32)), judge_random, kwargs={"lr": 0.1, "batch": 50}, judge_args=True),
         Case("inputs up to 1000 (logits in the 100,000s): stays finite with the row max subtracted",
              (X_large, y_large, np.zeros((6, 3), np.float32)),
-             lambda args: _updated("theta", args[2], large_theta, rtol=1e-4, atol=1e-3),
+             lambda args: _updated("theta", args[2], large_theta, np.zeros((6, 3), np.float32), rtol=1e-4, atol=1e-3),
              kwargs={"lr": 1.0, "batch": 10}, judge_args=True),
     ]
 
@@ -96,12 +132,14 @@ def epoch_l2_cases(scratch: Path) -> list[Case]:
     zeros_b = np.array([-0.07761818, -0.21119094, 0.28880906], dtype=np.float32)
 
     def judge_tiny(args):
-        return _updated("W", args[2], tiny_W) or _updated("b", args[3], tiny_b)
+        return (_updated("W", args[2], tiny_W, np.zeros((3, 3), np.float32))
+                or _updated("b", args[3], tiny_b, np.zeros(3, np.float32)))
 
     def judge_decay(args):
         # X = 0: the data gradient of W vanishes, so W only decays by (1 - lr * l2) per batch: 0.9^3
-        return (expect_array(args[2], np.full((4, 3), 0.729, np.float32), "W (decayed by 0.9 per batch)", rtol=1e-5)
-                or _updated("b (not decayed)", args[3], zeros_b))
+        return (_updated("W (decayed by 0.9 per batch)", args[2], np.full((4, 3), 0.729, np.float32),
+                         np.ones((4, 3), np.float32), mistakes={"no L2 term in W's step": np.ones((4, 3))})
+                or _updated("b (not decayed)", args[3], zeros_b, np.zeros(3, np.float32)))
 
     return [
         Case("5 examples, batch 2, lr 0.5, l2 0.1", (TINY_X.copy(), TINY_Y, np.zeros((3, 3), np.float32),
@@ -150,12 +188,24 @@ def train_cases(scratch: Path) -> list[Case]:
 
     return [
         Case("60 training, 20 validation examples, 3 epochs", (X, y, Xv, yv), judge, kwargs=bad()),
-        Case("lr = 0 is refused", (X, y, Xv, yv), kwargs=bad(lr=0.0), raises=ValueError),
-        Case("lr < 0 is refused", (X, y, Xv, yv), kwargs=bad(lr=-0.1), raises=ValueError),
-        Case("batch = 0 is refused", (X, y, Xv, yv), kwargs=bad(batch=0), raises=ValueError),
-        Case("batch larger than the training set is refused", (X, y, Xv, yv), kwargs=bad(batch=61), raises=ValueError),
-        Case("negative L2 is refused", (X, y, Xv, yv), kwargs=bad(l2=-1e-4), raises=ValueError),
+        Case("lr = 0 is refused, naming lr", (X, y, Xv, yv), kwargs=bad(lr=0.0), **_refused("lr")),
+        Case("lr < 0 is refused, naming lr", (X, y, Xv, yv), kwargs=bad(lr=-0.1), **_refused("lr")),
+        Case("batch = 0 is refused, naming batch", (X, y, Xv, yv), kwargs=bad(batch=0), **_refused("batch")),
+        Case("batch larger than the training set is refused, naming batch", (X, y, Xv, yv), kwargs=bad(batch=61),
+             **_refused("batch")),
+        Case("negative L2 is refused, naming l2", (X, y, Xv, yv), kwargs=bad(l2=-1e-4), **_refused("l2")),
+        Case("epochs = 0 is refused, naming epochs", (X, y, Xv, yv), kwargs=bad(epochs=0), **_refused("epochs")),
     ]
+
+
+#: What a refusal of each hyperparameter must name (so that numpy's or range()'s own errors do not pass).
+_NAMES = {"lr": r"\blr\b|learning.rate", "batch": r"batch", "l2": r"\bl2\b|lambda|regulari|penalt",
+          "epochs": r"epoch"}
+
+
+def _refused(name: str) -> dict:
+    """The ``Case`` fields of a refusal: a ValueError whose message names the hyperparameter."""
+    return {"raises": ValueError, "match": _NAMES[name], "match_what": f"the hyperparameter ({name})"}
 
 
 # ---------------------------------------------------------------- hidden cases (graders)
@@ -201,4 +251,5 @@ def train_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     kwargs = {"epochs": int(rng.integers(1, 5)), "lr": float(rng.uniform(0.1, 1.0)),
               "batch": int(rng.integers(1, n + 1)), "l2": float(rng.choice([0.0, 1e-3])), "num_classes": 2}
     return [Case(f"random {n} x {d}, 2 classes", (X, y, Xv, yv), None, kwargs=kwargs, rtol=1e-4, atol=1e-5),
-            Case("batch 0 is refused", (X, y, Xv, yv), raises=ValueError, kwargs={**kwargs, "batch": 0})]
+            Case("batch 0 is refused", (X, y, Xv, yv), kwargs={**kwargs, "batch": 0}, **_refused("batch")),
+            Case("a batch of n + 1 is refused", (X, y, Xv, yv), kwargs={**kwargs, "batch": n + 1}, **_refused("batch"))]

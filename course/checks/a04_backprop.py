@@ -12,26 +12,33 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, expect_array, register, register_hidden
+from . import Case, batch_of_each_example, batch_scale_problem, expect_array, likely_mistake, register, register_hidden
 
 # ------------------------------------------------------------------ judges
 
 
 def _expect_arrays(names: list[str], expected: list, *, rtol: float = 1e-6, atol: float = 1e-8,
-                   exact_dtype: bool = False):
-    """A judge for a tuple or list of arrays (and floats), named one by one in its messages."""
+                   exact_dtype: bool = False, batch: int | None = None, mistakes: dict[str, dict] | None = None):
+    """A judge for a tuple or list of arrays (and floats), named one by one in its messages.
+
+    ``batch``: the results are averages over that many examples (a sum is named); ``mistakes``:
+    ``{name: {description: what that mistake gives for this result}}`` (see :func:`likely_mistake`).
+    """
     def judge(got):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             what = f"a {type(got).__name__} of {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
             return f"expected {len(expected)} results ({', '.join(names)}), got {what}"
         for name, e, g in zip(names, expected, got):
+            known = (mistakes or {}).get(name)
             if isinstance(e, float):
                 if not isinstance(g, (float, int, np.floating, np.integer)) or np.ndim(g) != 0:
                     return f"{name}: expected a number, got {type(g).__name__}"
                 if not np.isclose(float(g), e, rtol=rtol, atol=atol):
-                    return f"{name}: expected {e:.6g}, got {float(g):.6g}"
+                    return f"{name}: expected {e:.6g}, got {float(g):.6g}" + likely_mistake(g, e, batch=batch,
+                                                                                             mistakes=known)
                 continue
-            problem = expect_array(g, np.asarray(e), name, rtol=rtol, atol=atol, exact_dtype=exact_dtype)
+            problem = expect_array(g, np.asarray(e), name, rtol=rtol, atol=atol, exact_dtype=exact_dtype,
+                                   batch=batch, mistakes=known)
             if problem:
                 return problem
         return None
@@ -55,23 +62,38 @@ def _shapes(names: list[str], shapes: list[tuple]):
 RELU_NAMES = ["f", "grad_W", "grad_x"]
 
 
+#: What leaving the ReLU's mask out of the backward pass gives: delta = 2 z instead of 2 a * 1[z > 0].
+_NO_MASK = "delta = 2 z, without the ReLU's mask 1[z > 0] (units that are off get a gradient)"
+
+
 @register("relu_norm_grads")
 def relu_norm_grads_cases(scratch: Path) -> list[Case]:
     W = np.array([[1.0, -2.0], [3.0, 0.5], [-1.0, -1.0]])
     W3 = np.array([[0.5, -1.0, 2.0], [1.0, 1.0, -0.5], [-2.0, 0.5, 1.0]])
+
+    def no_mask(grad_W, grad_x):
+        return {"grad_W": {_NO_MASK: np.array(grad_W)}, "grad_x": {_NO_MASK: np.array(grad_x)}}
+
     return [
         # z = (-3, 4, -3): only unit 2 is active; delta = (0, 8, 0)
         Case("W 3x2, x = (1, 2): one active unit", (W, np.array([1.0, 2.0])), _expect_arrays(
-            RELU_NAMES, [16.0, np.array([[0.0, 0.0], [8.0, 16.0], [0.0, 0.0]]), np.array([24.0, 4.0])])),
+            RELU_NAMES, [16.0, np.array([[0.0, 0.0], [8.0, 16.0], [0.0, 0.0]]), np.array([24.0, 4.0])],
+            mistakes=no_mask([[-6.0, -12.0], [8.0, 16.0], [-6.0, -12.0]], [24.0, 22.0]))),
         # z = (2.5, -0.25, -2): delta = (5, 0, 0), grad_x = 5 * first row of W
-        Case("W 3x3, x = (1, -1, 0.5): grad_x is W^T delta, not delta times row sums",
+        Case("W 3x3, x = (1, -1, 0.5)",
              (W3, np.array([1.0, -1.0, 0.5])), _expect_arrays(
                  RELU_NAMES, [6.25, np.array([[5.0, -5.0, 2.5], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
-                              np.array([2.5, -5.0, 10.0])])),
+                              np.array([2.5, -5.0, 10.0])],
+                 mistakes=no_mask([[5.0, -5.0, 2.5], [-0.5, 0.5, -0.25], [-4.0, 4.0, -2.0]], [10.0, -7.5, 6.25]))),
         Case("every pre-activation negative: f = 0 and zero gradients", (-np.eye(2), np.array([1.0, 2.0])),
-             _expect_arrays(RELU_NAMES, [0.0, np.zeros((2, 2)), np.zeros(2)])),
+             _expect_arrays(RELU_NAMES, [0.0, np.zeros((2, 2)), np.zeros(2)],
+                            mistakes=no_mask([[-2.0, -4.0], [-4.0, -8.0]], [2.0, 4.0]))),
         Case("W 4x6: shapes (4, 6) and (6,)", (np.ones((4, 6)), np.ones(6)),
              _expect_arrays(RELU_NAMES, [144.0, np.full((4, 6), 12.0), np.full(6, 48.0)])),
+        Case("float32 W with a float64 x: both gradients float32, W's dtype",
+             (np.array([[1.0, -2.0], [3.0, 0.5]], np.float32), np.array([1.0, 2.0])),
+             _expect_arrays(RELU_NAMES, [16.0, np.array([[0.0, 0.0], [8.0, 16.0]], np.float32),
+                                         np.array([24.0, 4.0], np.float32)], exact_dtype=True)),
     ]
 
 
@@ -109,8 +131,12 @@ def regression_grads_cases(scratch: Path) -> list[Case]:
                 np.array([[-6.025, -138.575, 102.95625], [3.2, 73.6, -33.2203125]]),
                 np.array([2.4, 1.7375])]
     params, X, Y = _random_net(np.random.default_rng(40), n=5, m=4, K=3, N=6)
+    no_mask = "no ReLU mask in the backward pass (D1 = 5 D3 W2 where units are off too)"
     return [
-        Case("n=2, m=3, K=2, batch of 2", (_W1, _B1, _W2, _B2, _X, _Y), _expect_arrays(GRAD_NAMES, expected)),
+        Case("n=2, m=3, K=2, batch of 2", (_W1, _B1, _W2, _B2, _X, _Y), _expect_arrays(
+            GRAD_NAMES, expected, batch=2, mistakes={
+                "dW1": {no_mask: np.array([[16.71875, 36.328125], [160.15625, 110.546875], [-292.65625, -194.921875]])},
+                "db1": {no_mask: np.array([19.03125, -7.65625, 19.65625])}})),
         Case("n=5, m=4, K=3, batch of 6: every gradient has its parameter's shape", (*params, X, Y),
              _shapes(GRAD_NAMES, [(), *[p.shape for p in params]])),
     ]
@@ -134,11 +160,20 @@ def classifier_grads_cases(scratch: Path) -> list[Case]:
            np.array([-0.033398904017628614, 0.04778030196839768])]
     params, X, Y = _random_net(np.random.default_rng(41), n=4, m=5, K=3, N=7, binary=True)
     big = [p * 20 for p in params]  # saturated sigmoids: a naive log(sigmoid) gives -inf
+    tanh_squared = "1 - tanh(z1**2) instead of 1 - tanh(z1)**2 as tanh's derivative"
+    bce_tanh = {"dW1": {tanh_squared: np.array([[0.3568670419909309, 0.5691080876762135],
+                                                [0.618135048315655, -0.30899876054222797],
+                                                [-0.918063899285112, -1.7454317739613558]])},
+                "db1": {tanh_squared: np.array([0.24116624494641226, -0.6180800374231753, -0.8455070795980175])}}
+    mse_tanh = {"dW1": {tanh_squared: np.array([[0.16352679300168008, 0.29483603440477846],
+                                                [0.15014169076050446, -0.0750436890751109],
+                                                [-0.34811480829494584, -0.673988238807065]])},
+                "db1": {tanh_squared: np.array([0.13775275172281473, -0.15011996571639138, -0.33032170606868455])}}
     return [
         Case("binary cross-entropy, n=2, m=3, K=2, batch of 2", (_W1, _B1, _W2, _B2, _X, _Y),
-             _expect_arrays(GRAD_NAMES, bce), kwargs={"loss": "bce"}),
-        Case("squared error, same net", (_W1, _B1, _W2, _B2, _X, _Y), _expect_arrays(GRAD_NAMES, mse),
-             kwargs={"loss": "mse"}),
+             _expect_arrays(GRAD_NAMES, bce, batch=2, mistakes=bce_tanh), kwargs={"loss": "bce"}),
+        Case("squared error, same net", (_W1, _B1, _W2, _B2, _X, _Y),
+             _expect_arrays(GRAD_NAMES, mse, batch=2, mistakes=mse_tanh), kwargs={"loss": "mse"}),
         Case("squared error, n=4, m=5, K=3, batch of 7: every gradient has its parameter's shape", (*params, X, Y),
              _shapes(GRAD_NAMES, [(), *[p.shape for p in params]]), kwargs={"loss": "mse"}),
         Case("cross-entropy with saturated outputs (logits up to ~100): a finite loss", (*big, X, Y),
@@ -192,12 +227,12 @@ _X3 = np.array([1.0, -2.0, 0.5])
 _DEEP_ZS = [np.array([1.0, -1.0]), np.array([2.0, -1.0, -1.0, 0.5]), np.array([0.5, 0.5, -0.5]), np.array([0.25, 3.5])]
 
 
-def _expect_list(what: str, expected: list[np.ndarray]):
+def _expect_list(what: str, expected: list[np.ndarray], mistakes: dict[str, dict] | None = None):
     def judge(got):
         if not isinstance(got, (list, tuple)):
             return f"expected a list of {len(expected)} arrays, got {type(got).__name__}"
         names = [f"{what}[{i}]" for i in range(len(expected))]
-        return _expect_arrays(names, expected)(got)
+        return _expect_arrays(names, expected, mistakes=mistakes)(got)
     return judge
 
 
@@ -226,9 +261,16 @@ def compose_cases(scratch: Path) -> list[Case]:
         Case("depth 4, widths 3 -> 2 -> 4 -> 3 -> 2: each layer applied to the previous output", (_DEEP, _X3),
              _expect_list("z", _DEEP_ZS)),
         Case("a single layer", ([_G], _X2), _expect_list("z", [np.array([0.0, -1.0, 1.0])])),
-        Case("layer 2's W does not fit z1 (3 columns for an input of length 2)", ([_G, _G], _X2), raises=ValueError),
-        Case("layer 1's b has 2 entries for a W with 3 rows", ([(_G[0], np.zeros(2)), _F], _X2), raises=ValueError),
+        Case("layer 2's W does not fit z1 (2 columns for an input of length 3): refused, naming layer 2", ([_G, _G], _X2),
+             **_refused_layer(2)),
+        Case("layer 1's b has 1 entry for a W with 3 rows (numpy would broadcast it): refused, naming layer 1",
+             ([(_G[0], np.zeros(1)), _F], _X2), **_refused_layer(1)),
     ]
+
+
+def _refused_layer(i: int) -> dict:
+    """The ``Case`` fields of a refused layer: a ValueError whose message names layer ``i`` (numpy's do not)."""
+    return {"raises": ValueError, "match": rf"\blayer {i}\b", "match_what": f"the layer (layer {i})"}
 
 
 @register_hidden("compose")
@@ -236,8 +278,12 @@ def compose_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     layers, x = _random_layers(rng)
     bad = list(layers)
     bad[1] = (rng.standard_normal((2, layers[1][0].shape[1] + 1)), rng.standard_normal(2))
+    broadcast = list(layers)
+    rows = layers[0][0].shape[0]
+    broadcast[0] = (layers[0][0], rng.standard_normal(1 if rows > 1 else 2))  # numpy broadcasts either
     return [Case(f"random depth {len(layers)}", (layers, x)),
-            Case("random layers, layer 2 does not fit", (bad, x), raises=ValueError)]
+            Case("random layers, layer 2 does not fit", (bad, x), **_refused_layer(2)),
+            Case("random layers, layer 1's b has the wrong length", (broadcast, x), **_refused_layer(1))]
 
 
 def _random_layers(rng, depth=None):
@@ -251,7 +297,7 @@ def _random_layers(rng, depth=None):
 def jacobians_cases(scratch: Path) -> list[Case]:
     x = _X2
     z1, z2 = np.array([0.0, -1.0, 1.0]), np.array([2.25])
-    # dz2/db2 = I_1, dz2/db1 = W2; the W-slices are outer products with the layer's input
+    # (what the derivation gives: dz2/db2 = I_1, dz2/db1 = W2; the W-slices are outer products with the layer's input)
     two = [[np.array([[1.0, -2.0, 0.25]]), np.array([[1.0]])],
            [np.array([[[2.0, -1.0], [-4.0, 2.0], [0.5, -0.25]]]), np.array([[[0.0, -1.0, 1.0]]])]]
     deep_db = [np.array([[9.0, -1.5], [4.5, 1.5]]), np.array([[1.5, -1.5, 4.5, -3.0], [1.5, 0.0, 3.0, 0.0]]),
@@ -271,11 +317,15 @@ def jacobians_cases(scratch: Path) -> list[Case]:
         return judge
 
     return [
-        Case("f o g at x = (2, -1): db = [W2, I_1], dW = outer products with each layer's input", ([_G, _F], x, [z1, z2]), expect(*two)),
+        Case("f o g at x = (2, -1)", ([_G, _F], x, [z1, z2]), expect(*two)),
         Case("depth 4, widths 3 -> 2 -> 4 -> 3 -> 2, vector output (k = 2)", (_DEEP, _X3, _DEEP_ZS),
              expect(deep_db, deep_dW)),
-        Case("zs with 1 output for 2 layers", ([_G, _F], x, [z1]), raises=ValueError),
-        Case("layer 2's W does not fit z1", ([_G, (np.ones((1, 2)), np.zeros(1))], x, [z1, z2]), raises=ValueError),
+        Case("zs with 1 output for 2 layers: refused, naming zs", ([_G, _F], x, [z1]), raises=ValueError,
+             match=r"\bzs\b", match_what="zs"),
+        Case("layer 2's W does not fit z1: refused, naming layer 2", ([_G, (np.ones((1, 2)), np.zeros(1))], x, [z1, z2]),
+             **_refused_layer(2)),
+        Case("layer 2's output in zs has the wrong length: refused, naming layer 2", ([_G, _F], x, [z1, np.zeros(2)]),
+             **_refused_layer(2)),
     ]
 
 
@@ -315,9 +365,14 @@ def mlp_backward_cases(scratch: Path) -> list[Case]:
     expected = [np.array([[0.0, 0.0, 2.0, 1.0], [-4.0, 1.0, -2.0, -1.0], [2.0, -0.5, 1.0, 0.5]]),
                 np.array([[-4.0, 0.0, 3.0], [-4.0, 0.0, 3.0], [0.0, 1.5, 0.0], [0.0, 2.5, 0.0]]),
                 np.array([[-3.0, 3.0], [2.75, -2.75], [-2.0, 2.0]])]
+    no_mask = "leaving out the ReLU's mask 1[Z_{i+1} > 0] below the last layer"
+    mistakes = {"grads[0]": {no_mask: np.array([[0.0, 0.25, 0.625, 1.75], [0.0, -1.25, -3.125, -8.75],
+                                                 [0.0, 0.625, 1.5625, 4.375]])},
+                "grads[1]": {no_mask: np.array([[-4.0, -4.0, 3.0], [-4.0, -4.0, 3.0], [1.5, 1.5, -1.125],
+                                                 [2.5, 2.5, -1.875]])}}
     return [
-        Case("3 -> 4 -> 3 -> 2, batch of 2, given G", (_ZM, _WM, G), _expect_list("grads", expected)),
-        Case("one layer: the gradient is X^T G", ([_XM, -_XM], [-np.eye(3)], _XM), _expect_list("grads", [_XM.T @ _XM])),
+        Case("3 -> 4 -> 3 -> 2, batch of 2, given G", (_ZM, _WM, G), _expect_list("grads", expected, mistakes)),
+        Case("one layer, no ReLU", ([_XM, -_XM], [-np.eye(3)], _XM), _expect_list("grads", [_XM.T @ _XM])),
     ]
 
 
@@ -373,15 +428,81 @@ def nn_epoch_cases(scratch: Path) -> list[Case]:
 
     def judge(args):
         for name, got, old, new in zip(("W1", "W2"), args[2:], before, (W1_after, W2_after)):
-            if np.array_equal(got, old):
-                return f"{name} is unchanged: update it in place ({name} -= ...), do not rebind the name"
-            problem = expect_array(got, new, f"{name} after the epoch", rtol=1e-5, atol=1e-6)
+            problem = _unchanged(name, got, old) or expect_array(got, new, f"{name} after the epoch", rtol=1e-5, atol=1e-6)
             if problem:
                 return problem
         return None
 
+    X1, W1_one, W2_one = np.eye(11, dtype=np.float32), *_one_unit_weights()
     return [Case("7 examples, 5 -> 4 -> 3, batch=3 (batches of 3, 3, 1), lr=0.5", (X, y, W1, W2), judge,
-                 kwargs={"lr": 0.5, "batch": 3}, judge_args=True)]
+                 kwargs={"lr": 0.5, "batch": 3}, judge_args=True),
+            Case("11 one-feature examples, one active hidden unit each, batch 4: batches in order, averaged, masked",
+                 (X1, ONE_UNIT_Y.copy(), W1_one.copy(), W2_one.copy()), _one_unit_judge(W1_one, W2_one, lr=0.5, batch=4),
+                 kwargs={"lr": 0.5, "batch": 4}, judge_args=True)]
+
+
+def _unchanged(name: str, got, before: np.ndarray) -> str | None:
+    if isinstance(got, np.ndarray) and got.shape == before.shape and np.array_equal(got, before):
+        return f"{name} is unchanged: update it in place ({name} -= ...), do not rebind the name"
+    return None
+
+
+#: Example i of the one-unit case has input e_i and switches on hidden unit i only (W1 = -0.5 off the
+#: diagonal): it moves W1[i, i] and row i of W2, nothing else, so the examples do not interact and each
+#: one's step, lr * (its gradient) / (size of its batch), can be read off. Its gradient, computed once
+#: with the reference: W1[i, i] by ONE_UNIT_GRAD_W1[i], W2[i] by ONE_UNIT_GRAD_W2[i].
+ONE_UNIT_Y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 1], dtype=np.uint8)
+ONE_UNIT_GRAD_W1 = np.array([-0.63792413, 0.05846242, -0.49516569, 0.91142632, 0.08542922, -0.1939066, 0.31315838,
+                             0.73234711, 1.36525973, 1.23146695, -0.22849634])
+ONE_UNIT_GRAD_W2 = np.array([[-0.25965761, 0.12237187, 0.13728575], [0.236227, -0.40504026, 0.16881327],
+                             [0.20950317, 0.13385256, -0.34335572], [-0.6596522, 0.40998628, 0.24966592],
+                             [0.12456222, -0.58806171, 0.46349949], [0.40548542, 0.15525748, -0.5607429],
+                             [-0.83458884, 0.44022249, 0.39436635], [0.1358668, -0.97777846, 0.84191166],
+                             [0.04454013, 1.11922356, -1.16376369], [0.08656386, 1.17014441, -1.25670828],
+                             [0.3153135, -0.74737477, 0.43206127]])
+
+
+def _one_unit_weights():
+    W1 = np.full((11, 11), -0.5, np.float32)
+    np.fill_diagonal(W1, (0.5 + 0.1 * np.arange(11)).astype(np.float32))
+    W2 = np.array([[1.45, 0.1, 0.33], [1.14, 0.82, 0.58], [-0.38, -1.02, 0.38], [-0.51, 0.83, 0.21],
+                   [-0.75, 0.27, 0.71], [0.18, -0.78, 0.26], [0.36, 0.82, 0.72], [-0.91, -0.5, 0.61],
+                   [-1.7, 0.78, -0.84], [-0.42, 1.44, -0.06], [-0.3, 0.28, -0.09]], dtype=np.float32)
+    return W1, W2
+
+
+def _one_unit_judge(W1: np.ndarray, W2: np.ndarray, *, lr: float, batch: int):
+    n = len(ONE_UNIT_Y)
+    sizes = batch_of_each_example(n, batch)
+    W1_after, W2_after = W1.astype(np.float64), W2 - lr * ONE_UNIT_GRAD_W2 / sizes[:, None]
+    W1_after[np.arange(n), np.arange(n)] -= lr * ONE_UNIT_GRAD_W1 / sizes
+    off = ~np.eye(n, dtype=bool)
+
+    def judge(args):
+        got1, got2 = args[2], args[3]
+        for name, got, old in (("W1", got1, W1), ("W2", got2, W2)):
+            if not (isinstance(got, np.ndarray) and got.shape == old.shape and np.all(np.isfinite(got))):
+                return expect_array(got, old, name, exact_dtype=False)
+            problem = _unchanged(name, got, old)
+            if problem:
+                return problem
+        moved = np.abs(got1 - W1)[off]
+        if moved.max() > 1e-6:
+            return (f"W1 changed where the hidden unit is off ({int((moved > 1e-6).sum())} entries whose unit has a "
+                    "negative pre-activation): the gradient through a ReLU is 0 there; multiply by the mask 1[Z > 0]")
+        # how much each example's gradient counted in its step, read off W2's row and W1's diagonal entry
+        step2, step1 = (W2 - got2).astype(np.float64), np.diag(W1 - got1).astype(np.float64)
+        scales = (step2 * ONE_UNIT_GRAD_W2).sum(axis=1) / (lr * (ONE_UNIT_GRAD_W2 ** 2).sum(axis=1))
+        if np.allclose(step2, lr * scales[:, None] * ONE_UNIT_GRAD_W2, rtol=1e-3, atol=1e-6):
+            problem = batch_scale_problem(scales, batch)
+            if problem:
+                return f"W2: {problem}"
+            if not np.allclose(step1, lr * scales * ONE_UNIT_GRAD_W1, rtol=1e-3, atol=1e-6):
+                return ("W1 is off where W2 is right: compute both gradients from the batch's forward pass before "
+                        "you update either matrix")
+        return (expect_array(got2, W2_after.astype(np.float32), "W2 after the epoch", rtol=1e-5, atol=1e-6)
+                or expect_array(got1, W1_after.astype(np.float32), "W1 after the epoch", rtol=1e-5, atol=1e-6))
+    return judge
 
 
 @register_hidden("nn_epoch")

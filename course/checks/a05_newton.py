@@ -10,25 +10,33 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Case, expect_array, register, register_hidden
+from . import Case, expect_array, likely_mistake, register, register_hidden
 
 LinAlgError = np.linalg.LinAlgError
 LN2 = 0.6931471805599453
 
 
-def _array(expected, what="result", rtol=1e-9, atol=1e-12):
+def _array(expected, what="result", rtol=1e-9, atol=1e-12, *, batch=None, mistakes=None):
     expected = np.asarray(expected, dtype=np.float64)
-    return lambda got: expect_array(got, expected, what, rtol=rtol, atol=atol)
+    return lambda got: expect_array(got, expected, what, rtol=rtol, atol=atol, batch=batch, mistakes=mistakes)
 
 
-def _number(expected, what="loss", rtol=1e-9, atol=1e-12):
+def _number(expected, what="loss", rtol=1e-9, atol=1e-12, *, mistakes=None):
     def judge(got):
         if not isinstance(got, (float, np.floating)) or np.ndim(got) != 0:
             return f"{what}: expected a float, got {type(got).__name__} {getattr(got, 'shape', '')}"
         if not np.isclose(got, expected, rtol=rtol, atol=atol):
-            return f"{what}: expected {expected:.10g}, got {got:.10g}"
+            return f"{what}: expected {expected:.10g}, got {got:.10g}" + likely_mistake(got, expected, mistakes=mistakes)
         return None
     return judge
+
+
+def _l2_mistakes(value, l2_part, n: int) -> dict:
+    """What a result made of an average over n examples plus an L2 part looks like without the L2 part,
+    or with the sum over the examples instead of their average."""
+    value, l2_part = np.asarray(value, dtype=np.float64), np.asarray(l2_part, dtype=np.float64)
+    return {"leaving out the L2 term": value - l2_part,
+            f"the sum over the {n} examples instead of their average": n * (value - l2_part) + l2_part}
 
 
 # --- linear regression -------------------------------------------------------------------------
@@ -52,8 +60,8 @@ def mse_gradient_cases(scratch: Path) -> list[Case]:
 
     return [
         Case("3 examples, 2 features", (np.array([0.5, -1.0]), X3, np.array([1.0, 0.0, 2.0])),
-             _array([-12.5, -16.0], "gradient")),
-        Case("at w = 0 it is -X^T y / n", (np.zeros(3), X43, y43), _array([0.125, 0.0, -0.875], "gradient")),
+             _array([-12.5, -16.0], "gradient", batch=3)),
+        Case("4 examples, 3 features, at w = 0", (np.zeros(3), X43, y43), _array([0.125, 0.0, -0.875], "gradient", batch=4)),
         Case("zero where Xw = y exactly", (np.array([1.0, 2.0]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
                                            np.array([1.0, 2.0, 3.0])), _array([0.0, 0.0], "gradient")),
         Case("500 x 20: zero at the least-squares solution", (w_star, X, y), vanishes),
@@ -70,14 +78,15 @@ def mse_hessian_cases(scratch: Path) -> list[Case]:
         if not np.allclose(got, got.T, rtol=0, atol=1e-12):
             return "expected a symmetric matrix"
         if not np.isclose(np.trace(got), np.sum(X * X) / len(X), rtol=1e-10):
-            return f"trace: expected ||X||_F^2 / n = {np.sum(X * X) / len(X):.6g}, got {np.trace(got):.6g}"
+            return (f"trace: expected ||X||_F^2 / n = {np.sum(X * X) / len(X):.6g}, got {np.trace(got):.6g}"
+                    + likely_mistake(np.trace(got), np.sum(X * X) / len(X), batch=len(X)))
         return None
 
     return [
-        Case("3 examples, 2 features", (X3,), _array([[35 / 3, 44 / 3], [44 / 3, 56 / 3]], "Hessian")),
+        Case("3 examples, 2 features", (X3,), _array([[35 / 3, 44 / 3], [44 / 3, 56 / 3]], "Hessian", batch=3)),
         Case("2 examples, 3 features (singular)", (np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]]),),
-             _array([[0.5, 0.0, 1.0], [0.0, 0.5, -0.5], [1.0, -0.5, 2.5]], "Hessian")),
-        Case("300 x 10: symmetric, trace ||X||_F^2 / n", (X,), properties),
+             _array([[0.5, 0.0, 1.0], [0.0, 0.5, -0.5], [1.0, -0.5, 2.5]], "Hessian", batch=2)),
+        Case("300 x 10: symmetric, with the right trace", (X,), properties),
     ]
 
 
@@ -100,16 +109,53 @@ def newton_step_cases(scratch: Path) -> list[Case]:
              _array([-2 / 3, 5 / 3, -7 / 3], "step")),
         Case("condition number 1e9, still solvable", (np.array([1.0, 1e-9]), np.diag([1.0, 1e-9])),
              _array([-1.0, -1.0], "step", rtol=1e-9, atol=0)),
-        Case("duplicated feature: singular Hessian must raise LinAlgError",
-             (np.array([0.3, -0.2, 0.1]), X_DUPLICATED.T @ X_DUPLICATED / 6), raises=LinAlgError),
-        Case("more features than examples: singular Hessian must raise LinAlgError",
-             (np.array([0.1, 0.2, -0.3, 0.4, 0.5]), X_WIDE.T @ X_WIDE / 3), raises=LinAlgError),
-        Case("a feature that is always zero", (np.array([1.0, 1.0]), np.diag([2.0, 0.0])), raises=LinAlgError),
-        Case("not positive definite (eigenvalue -1)", (np.array([1.0, 1.0]), np.diag([1.0, -1.0])), raises=LinAlgError),
-        Case("grad (3,) with hess (2, 2)", (np.ones(3), spd), raises=ValueError),
+        _solve_not_invert_case(),
+        Case("duplicated feature: singular Hessian must raise LinAlgError saying what to do",
+             (np.array([0.3, -0.2, 0.1]), X_DUPLICATED.T @ X_DUPLICATED / 6), **_SINGULAR),
+        Case("more features than examples: singular Hessian must raise LinAlgError saying what to do",
+             (np.array([0.1, 0.2, -0.3, 0.4, 0.5]), X_WIDE.T @ X_WIDE / 3), **_SINGULAR),
+        Case("a feature that is always zero: LinAlgError saying what to do (not numpy's 'Singular matrix')",
+             (np.array([1.0, 1.0]), np.diag([2.0, 0.0])), **_SINGULAR),
+        Case("not positive definite (eigenvalue -1): LinAlgError saying what to do",
+             (np.array([1.0, 1.0]), np.diag([1.0, -1.0])), **_SINGULAR),
+        Case("grad (3,) with hess (2, 2): ValueError naming both shapes", (np.ones(3), spd), raises=ValueError,
+             match=r"\(3,\).*\(2, ?2\)|\(2, ?2\).*\(3,\)", match_what="both shapes, (3,) and (2, 2)"),
+        Case("grad of shape (2, 1), which np.linalg.solve would accept, is refused", (np.ones((2, 1)), spd),
+             raises=ValueError),
         Case("NaN in grad", (np.array([np.nan, 1.0]), spd), raises=ValueError),
         Case("hess not symmetric", (np.ones(2), np.array([[2.0, 1.0], [0.0, 2.0]])), raises=ValueError),
     ]
+
+
+#: A singular (or indefinite) Hessian: np.linalg.LinAlgError whose message says what to do, as the notebook asks
+#: (numpy's own "Singular matrix" does not, and np.linalg.solve raises it only for an exactly zero pivot).
+_SINGULAR = {"raises": LinAlgError, "match": r"\bL2\b|lstsq|\blam|regulari|ridge",
+             "match_what": "what to do (an L2 term, or np.linalg.lstsq)"}
+
+
+def _solve_not_invert_case() -> Case:
+    """An ill-conditioned (1e10) symmetric positive definite Hessian: a linear solve leaves a residual
+    |H p + g| / |g| of about 1e-16, the product with np.linalg.inv(H) about 1e-8."""
+    rng = np.random.default_rng(53)
+    Q = np.linalg.qr(rng.standard_normal((20, 20)))[0]
+    H = (Q * np.logspace(0, -10, 20)) @ Q.T
+    H = (H + H.T) / 2
+    g = -H @ rng.standard_normal(20)
+
+    def judge(got):
+        if not (isinstance(got, np.ndarray) and got.shape == (20,)):
+            return f"step: expected an array of shape (20,), got {getattr(got, 'shape', type(got).__name__)}"
+        residual = float(np.linalg.norm(H @ got + g) / np.linalg.norm(g))
+        if residual <= 1e-11:
+            return None
+        if residual < 1e-3:
+            return (f"residual |H p + g| / |g| = {residual:.1e}, expected < 1e-11: a linear solve (np.linalg.solve) "
+                    f"leaves rounding level (about 1e-16) even on this ill-conditioned H (condition number 1e10); "
+                    f"a product with np.linalg.inv(H) loses about that factor; solve the system, don't invert H")
+        return f"residual |H p + g| / |g| = {residual:.1e}: p does not solve H p = -g"
+
+    return Case("condition number 1e10: the step solves H p = -g to rounding level, as only a solve (not inv) does",
+                (g, H), judge)
 
 
 # --- logistic regression -------------------------------------------------------------------------
@@ -124,7 +170,8 @@ X_HUGE = np.array([[1000.0], [-1000.0]])  # logits +-1000 at w = 1
 def logistic_loss_cases(scratch: Path) -> list[Case]:
     return [
         Case("w = 0: log 2 whatever the data", (np.zeros(2), XL, YL, 0.7), _number(LN2)),
-        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _number(0.5295927315130596)),
+        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1),
+             _number(0.5295927315130596, mistakes=_l2_mistakes(0.5295927315130596, 0.05 * (WL @ WL), 3))),
         Case("logits +-1000, every example wrong: loss 1000, not inf", (np.ones(1), X_HUGE, np.array([0.0, 1.0]), 0.0),
              _number(1000.0)),
         Case("logits +-1000, every example right: loss 0, not nan", (np.ones(1), X_HUGE, np.array([1.0, 0.0]), 0.0),
@@ -135,11 +182,13 @@ def logistic_loss_cases(scratch: Path) -> list[Case]:
 @register("logistic_gradient")
 def logistic_gradient_cases(scratch: Path) -> list[Case]:
     return [
-        Case("w = 0: X^T (1/2 - y) / n", (np.zeros(2), XL, YL, 0.5), _array([-0.38333333333333336, 0.08333333333333334])),
-        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _array([-0.267180665510632, -0.07156611922667494])),
+        Case("w = 0, 3 examples", (np.zeros(2), XL, YL, 0.5),
+             _array([-0.38333333333333336, 0.08333333333333334], "gradient", batch=3)),
+        Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1), _array([-0.267180665510632, -0.07156611922667494], "gradient",
+             mistakes=_l2_mistakes([-0.267180665510632, -0.07156611922667494], 0.1 * WL, 3))),
         Case("logits +-1000: finite", (np.ones(1), X_HUGE, np.array([0.0, 1.0]), 0.0), _array([1000.0])),
-        Case("the L2 term: lam * w", (np.array([3.0, -1.0]), np.zeros((4, 2)), np.zeros(4), 0.25),
-             _array([0.75, -0.25])),
+        Case("X = 0: only the L2 term is left", (np.array([3.0, -1.0]), np.zeros((4, 2)), np.zeros(4), 0.25),
+             _array([0.75, -0.25], "gradient", mistakes={"leaving out the L2 term": np.zeros(2)})),
     ]
 
 
@@ -153,12 +202,18 @@ def logistic_hessian_cases(scratch: Path) -> list[Case]:
         if not np.allclose(got, got.T, rtol=0, atol=1e-12):
             return "expected a symmetric matrix"
         smallest = np.linalg.eigvalsh(got)[0]
-        return None if smallest >= 0.1 - 1e-12 else f"expected every eigenvalue >= lam = 0.1, got {smallest:.3g}"
+        if smallest >= 0.1 - 1e-12:
+            return None
+        hint = " (the L2 term lam I left out?)" if np.linalg.eigvalsh(got + 0.1 * np.eye(6))[0] >= 0.1 - 1e-12 else ""
+        return f"expected every eigenvalue >= lam = 0.1, got {smallest:.3g}{hint}"
 
+    at_zero = np.array([[0.6741666666666667, 0.075], [0.075, 1.1875]])
+    at_wl = np.array([[0.2657909997523051, 0.08374850625413584], [0.08374850625413584, 0.7527212615598986]])
     return [
-        Case("w = 0: X^T X / 4n + lam I", (np.zeros(2), XL, YL, 0.5), _array([[0.6741666666666667, 0.075], [0.075, 1.1875]])),
+        Case("w = 0, lam = 0.5", (np.zeros(2), XL, YL, 0.5),
+             _array(at_zero, "Hessian", mistakes=_l2_mistakes(at_zero, 0.5 * np.eye(2), 3))),
         Case("3 examples, lam = 0.1", (WL, XL, YL, 0.1),
-             _array([[0.2657909997523051, 0.08374850625413584], [0.08374850625413584, 0.7527212615598986]])),
+             _array(at_wl, "Hessian", mistakes=_l2_mistakes(at_wl, 0.1 * np.eye(2), 3))),
         Case("a confident example (logit 40): s = sigmoid(z) sigmoid(-z), not p (1 - p) = 0",
              (np.ones(1), np.array([[40.0]]), np.ones(1), 0.0), _array([[6.797366808466542e-15]], rtol=1e-9, atol=0)),
         Case("50 x 6, lam = 0.1: symmetric, eigenvalues >= lam", (0.3 * np.ones(6), X, np.ones(50), 0.1),
@@ -289,7 +344,7 @@ def newton_step_hidden(rng: np.random.Generator, scratch: Path) -> list[Case]:
     n = int(rng.integers(2, 6))
     X = rng.standard_normal((n, n + int(rng.integers(1, 5))))
     cases.append(Case(f"{X.shape[1]} features, {n} examples", (rng.standard_normal(X.shape[1]), X.T @ X / n),
-                      raises=LinAlgError))
+                      **_SINGULAR))
     return cases
 
 

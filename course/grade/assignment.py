@@ -190,17 +190,10 @@ def _judge_case(g: GradedCase, outcome: Any) -> tuple[bool, str]:
     if "not_plain" in outcome:
         return False, f"returned {str(outcome['not_plain'])[:120]}, which cannot be graded"
     if "raised" in outcome:
-        mro = outcome["raised"] if isinstance(outcome["raised"], list) else []
-        name = str(mro[0]).rsplit(".", 1)[-1] if mro else "an exception"
-        text = str(outcome.get("message", ""))[:200]
+        mro = [str(c) for c in outcome["raised"]] if isinstance(outcome["raised"], list) else []
         if "builtins.NotImplementedError" in mro:
             return False, "not written yet (it raises NotImplementedError)"
-        if case.raises is not None:
-            wanted = f"{case.raises.__module__}.{case.raises.__qualname__}"
-            if wanted in mro:
-                return True, f"raised {name} as expected"
-            return False, f"expected {case.raises.__name__}, but it raised {text}"
-        return False, f"expected a result, but it raised {text}"
+        return checks.refusal_verdict(case, mro, str(outcome.get("message", "")))
     if "value" not in outcome:
         return False, "no readable outcome"
     got = outcome["value"]
