@@ -120,18 +120,11 @@ class Cgroup:
 
     def kill(self) -> None:
         """SIGKILL every process in the group (until none is left, or 5 s)."""
-        kill_file = self.folders.get("v2", Path("/nonexistent")) / "cgroup.kill"
-        deadline = time.monotonic() + 5
-        while (pids := self.pids()) and time.monotonic() < deadline:
-            try:
-                kill_file.write_text("1")
-            except OSError:
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.02)
+        try:
+            (self.folders["v2"] / "cgroup.kill").write_text("1")
+        except (KeyError, OSError):  # cgroup v1, or a kernel before 5.14
+            pass
+        kill_until_gone(self.pids)
 
     def memory_peak(self) -> int | None:
         """The most memory the group used, in bytes (None where the kernel does not say)."""
@@ -161,6 +154,21 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.05)
+
+
+def kill_until_gone(find_pids, seconds: float = 5) -> int:
+    """SIGKILL the processes ``find_pids()`` names until it names none, or ``seconds`` have
+    passed (a process may fork while it is being killed); returns how many signals were sent."""
+    sent, deadline = 0, time.monotonic() + seconds
+    while (pids := find_pids()) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                sent += 1
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return sent
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import stat
 import sys
 import time
@@ -39,6 +38,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from ..questions import cell_definitions
 from . import channel, plain
+from .cgroup import kill_until_gone
+from .sandbox import pids_of
 
 MAX_KERNELS = 5             # kernels started for one submission, at most
 DEFINITIONS_SECONDS = 10    # for a run of cells cut down to their imports and definitions
@@ -229,19 +230,8 @@ class Runner:
         kernel and the sandbox's first process go on to the questions."""
         if not self.config.get("kill_strays"):
             return
-        keep, uid, stopped = {os.getpid(), os.getppid(), 1, kernel.pid}, os.getuid(), 0
-        for _ in range(20):
-            found = [pid for pid in _pids_of(uid) if pid not in keep]
-            if not found:
-                break
-            for pid in found:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    stopped += 1
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        if stopped:
+        keep, uid = {os.getpid(), os.getppid(), 1, kernel.pid}, os.getuid()
+        if kill_until_gone(lambda: pids_of(uid) - keep, seconds=2):
             self.note("processes the notebook left running were stopped before the questions were graded")
 
     def main(self) -> None:
@@ -270,18 +260,6 @@ class Runner:
                 self.send_log()
         if self.remaining and self.log["kernels"] >= MAX_KERNELS:
             self.note(f"the kernel was started {MAX_KERNELS} times; the questions left were not graded")
-
-
-def _pids_of(uid: int) -> list[int]:
-    pids = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            uids = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if int(uids.split()[1]) == uid:
-            pids.append(int(status.parent.name))
-    return pids
 
 
 def _plain_files(value) -> tuple[bytes, bytes]:

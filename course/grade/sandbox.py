@@ -359,25 +359,22 @@ def _kill(pgid: int, group, uid: int | None) -> None:
         _kill_uid(uid)
 
 
+def pids_of(uid: int) -> set[int]:
+    """The processes of ``uid`` that this process can see."""
+    pids = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uids = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(uids.split()[1]) == uid:
+            pids.add(int(status.parent.name))
+    return pids
+
+
 def _kill_uid(uid: int) -> None:
     """SIGKILL every process of the sandbox's own uid (a daemon that left the process group)."""
-    for _ in range(50):
-        pids = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            except OSError:
-                continue
-            if int(fields.get("Uid", "-1 ").split()[0]) == uid:
-                pids.append(int(status.parent.name))
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.02)
+    cgroup.kill_until_gone(lambda: pids_of(uid))
 
 
 def _environment(work: str) -> dict[str, str]:
