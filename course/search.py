@@ -6,10 +6,12 @@ zero. :func:`train_many` trains C configurations that share a batch size *side b
 weight matrices are the column blocks of one ``(D, C * K)`` matrix, so each step is two large
 matrix products instead of 2C small ones; every epoch count is read off the same run by
 evaluating on the validation set after each epoch that is asked for. A configuration whose
-numbers turn NaN or infinite is frozen, reported and excluded, and the others carry on.
+numbers turn NaN or infinite is dropped, reported and excluded, and the others carry on. With
+successive halving, the worse half of the models still training is dropped at a few of those
+epoch counts (the columns of the survivors are packed together, so the products shrink with them).
 
-:func:`search` runs a whole grid (learning rate x L2 x batch size x epochs) this way and returns a
-:class:`SearchResult`. :func:`check_hyperparameters` is the ValueError every tool raises, before
+:func:`search` runs a whole grid (learning rate x L2 x batch size x epochs) this way, exhaustively
+or by successive halving, and returns a :class:`SearchResult`. :func:`check_hyperparameters` is the ValueError every tool raises, before
 any training, for a hyperparameter out of range. :func:`train_validation_split` is the seeded
 80/20 split the notebooks use.
 """
@@ -26,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 __all__ = ["check_hyperparameters", "train_validation_split", "train_many", "evaluate_models", "Evaluations",
-           "search", "SearchResult", "search_flops", "HALVING_KEEP"]
+           "search", "SearchResult", "search_flops", "HALVING_REDUCTION"]
 
 
 def check_hyperparameters(*, n: int, lr=None, batch=None, l2=None, epochs=None) -> None:
@@ -88,9 +90,9 @@ def train_validation_split(X: np.ndarray, y: np.ndarray, validation: float = 0.2
     return X[train], y[train], X[val], y[val]
 
 
-#: Successive halving: at each epoch count but the last, the best third (rounded up) of a batch size's
-#: configurations still training go on; the others stop there.
-HALVING_KEEP = 1 / 3
+#: Successive halving's reduction factor: each cut keeps the best 1/2 of the models still training, and the
+#: next cut comes once they have trained at least twice as many epochs.
+HALVING_REDUCTION = 2
 
 
 @dataclass
@@ -114,7 +116,7 @@ class Evaluations:
 
 def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
                lrs: Sequence[float], l2s: Sequence[float], batch: int, epochs: Sequence[int],
-               num_classes: int = 10, block_rows: int = 128, keep: float | None = None) -> Evaluations:
+               num_classes: int = 10, block_rows: int = 128, reduction: int | None = None) -> Evaluations:
     """Train C softmax-regression models that share a batch size, side by side.
 
     Model c has learning rate ``lrs[c]`` and L2 strength ``l2s[c]``; each does exactly what
@@ -131,9 +133,10 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     epochs : the epoch counts to evaluate after (training runs to the largest).
     block_rows : batches smaller than this are run in blocks of about this many rows, k steps
         sharing one forward and one weight-gradient product (the same SGD; only rounding differs).
-    keep : None trains every model to the largest epoch count. A fraction in (0, 1) is successive
-        halving: after each epoch count but the last, only the best ``ceil(keep * n)`` of the n
-        models still training (lowest validation loss, ties to the first) go on.
+    reduction : None trains every model to the largest epoch count. An integer r >= 2 is successive
+        halving: a cut after the first epoch count, and after each epoch count (but the last) that is
+        at least r times that of the previous cut, keeps the best ``ceil(n / r)`` of the n models still
+        training (lowest validation loss, ties to the first); the others stop there.
 
     Returns
     -------
@@ -142,8 +145,9 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     lrs, l2s = np.asarray(lrs, dtype=np.float64), np.asarray(l2s, dtype=np.float64)
     if lrs.shape != l2s.shape or lrs.ndim != 1:
         raise ValueError(f"lrs and l2s must be two lists of the same length, got {lrs.shape} and {l2s.shape}")
-    if keep is not None and not 0 < keep < 1:
-        raise ValueError(f"keep must be None or a fraction between 0 and 1, got {keep!r}")
+    if reduction is not None and (isinstance(reduction, bool) or not isinstance(reduction, (int, np.integer))
+                                  or reduction < 2):
+        raise ValueError(f"reduction must be None or an integer >= 2, got {reduction!r}")
     evaluate_at = sorted({int(e) for e in epochs})
     for lr, l2 in zip(lrs, l2s):
         check_hyperparameters(n=len(X), lr=float(lr), l2=float(l2))
@@ -174,6 +178,7 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
     W_out, b_out = np.zeros((D, C, K), dtype=np.float32), np.zeros((C, K), dtype=np.float32)
+    last_cut = 0                                                   # successive halving: epochs at the last cut
 
     # Small batches: k consecutive steps share one pair of large products (see the loop below): the same
     # SGD, with only the rounding changed. k is capped so that the scales stay above 0.01 within a block.
@@ -250,9 +255,10 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
             if epoch in evaluate_at and len(live):
                 row = evaluate_at.index(epoch)
                 val_loss[row, live], val_error[row, live] = evaluate_models(X_val, y_val, V, b, len(live), K)
-                if keep is not None and epoch < evaluate_at[-1]:
+                if reduction and epoch < evaluate_at[-1] and epoch >= reduction * last_cut:
+                    last_cut = epoch
                     order = np.argsort(val_loss[row, live], kind="stable")
-                    kept = math.ceil(keep * len(live))
+                    kept = math.ceil(len(live) / reduction)
                     save(order[kept:])
                     stopped_at[live[order[kept:]]] = epoch
                     go_on_with(np.sort(order[:kept]))
@@ -411,10 +417,11 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
     For each batch size one :func:`train_many` run trains all ``len(lrs) * len(l2s)`` models
     together and evaluates them after each epoch count in ``epochs``. ``strategy="exhaustive"``
     trains every model to ``max(epochs)``: ``len(batches)`` runs score all ``len(lrs) * len(l2s) *
-    len(batches) * len(epochs)`` configurations. ``strategy="halving"`` is successive halving:
-    after each epoch count but the last, only the best third (rounded up, by validation loss) of
-    each batch size's models still training go on (:data:`HALVING_KEEP`); the configurations of
-    the stopped ones beyond that epoch count are reported as dropped, with NaN scores. A model
+    len(batches) * len(epochs)`` configurations. ``strategy="halving"`` is successive halving
+    (:data:`HALVING_REDUCTION` = 2): after the first epoch count, and then after each one at least
+    twice that of the previous cut, the better half (rounded up, by validation loss) of each batch
+    size's models still training go on and the others stop; the configurations of a stopped run
+    beyond its last epoch count are reported as dropped, with NaN scores. A model
     that turns NaN/inf is dropped at once under both. Every hyperparameter is checked
     (ValueError) before any training. The batch sizes run in ``workers`` threads (default: one per
     core), each with a single-threaded BLAS. ``progress`` is called with one line after each batch size.
@@ -433,13 +440,13 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
     for e in epochs:
         check_hyperparameters(n=len(X), epochs=e)
     lr_grid, l2_grid = (a.ravel() for a in np.meshgrid(np.asarray(lrs, float), np.asarray(l2s, float), indexing="ij"))
-    keep = HALVING_KEEP if strategy == "halving" else None
+    reduction = HALVING_REDUCTION if strategy == "halving" else None
     columns = {name: [] for name in ("lr", "l2", "batch", "epochs", "val_loss", "val_error", "diverged_at", "dropped_at")}
     start = time.perf_counter()
 
     def run_batch_size(batch):
         run = train_many(X, y, X_val, y_val, lrs=lr_grid, l2s=l2_grid, batch=int(batch), epochs=epochs,
-                         num_classes=num_classes, keep=keep)
+                         num_classes=num_classes, reduction=reduction)
         if progress is not None:
             trained = ", ".join(f"{int(n)} to {e}" for n, e in zip(np.isfinite(run.val_loss).sum(axis=1), epochs))
             progress(f"batch {batch}: {len(lr_grid)} models ({trained} epochs) "
