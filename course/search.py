@@ -211,6 +211,7 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
             if not len(live):
                 break
             n = len(live)
+            full_step = rates / np.float32(batch)
             for first in range(0, N, block):
                 # Step j of the block needs X_j V_j, where V_j = V - sum_{i<j} X_i^T G_i (G_i divided by the
                 # scale): so X_j V_j = P_j - sum_{i<j} (X_j X_i^T) G_i, with P = X_block V and the Gram matrix
@@ -219,8 +220,7 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                 P = Xk @ V
                 gram = Xk @ Xk.T if block > batch else None
                 for start in range(0, len(Xk), batch):
-                    Xb = Xk[start:start + batch]
-                    m = len(Xb)
+                    m = min(batch, len(Xk) - start)
                     H = P[start:start + m]                   # becomes this step's G / scale, in place
                     if start:
                         H -= gram[start:start + m, :start] @ P[:start]
@@ -232,13 +232,13 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                     Z -= Z.max(axis=1, keepdims=True)
                     np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
                     np.exp(Z, out=Z)
-                    step = rates / np.float32(m)
+                    step = full_step if m == batch else rates / np.float32(m)
                     Z *= step / Z.sum(axis=1, keepdims=True)
                     Z[rows[:m], labels[first + start:first + start + m]] -= step
                     b -= H.sum(axis=0)
                     if any_decay:                                    # W <- (1 - lr l2) W - X_b^T G
                         scale *= decay
-                        if np.abs(scale).min() < 1e-3:               # (only when steps == 1, see above)
+                        if steps == 1 and np.abs(scale).min() < 1e-3:   # (k > 1 steps keep it above 0.01)
                             fold_scale()
                         else:
                             H /= scale
