@@ -6,8 +6,13 @@ Three layers, each testable alone:
 * :func:`train_and_score` — the pure training function: settings, the student's epoch function
   and the data in, a :class:`Result` out (learning curves, validation accuracy, or one line
   saying what went wrong with the student's function);
-* :class:`Explorer` — the ipywidgets controls; a change of any control calls back into
-  :func:`train_and_score` and redraws the curves in an Output widget.
+* :class:`Explorer` — the ipywidgets controls; a change of any control retrains with
+  :func:`train_and_score` and redraws one figure in place (:class:`Curves`), shown as a PNG in an
+  Image widget with the result's summary above it.
+
+In a kernel the sliders update continuously while dragged: the retraining runs in one background
+thread, and changes that arrive meanwhile are coalesced, so that only the latest values are trained
+next (no queue of stale retrains) and one retrain never runs twice at once.
 
 The explorer trains with the student's own epoch function, either
 ``softmax_regression_epoch_l2(X, y, W, b, lr=, batch=, l2=)`` (weights, biases, L2) or
@@ -15,8 +20,10 @@ The explorer trains with the student's own epoch function, either
 """
 from __future__ import annotations
 
+import html
 import inspect
 import io
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -28,7 +35,7 @@ from .data import DATASETS, load_dataset
 from .search import check_hyperparameters, evaluate_models, train_validation_split
 from .guard import refuses_while_grading
 
-__all__ = ["Settings", "Result", "Data", "load_data", "train_and_score", "Explorer", "explore"]
+__all__ = ["Settings", "Result", "Data", "load_data", "train_and_score", "Curves", "Explorer", "explore"]
 
 LEARNING_RATES = (-3.0, 1.0)            # log10 range of the learning-rate slider
 BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
@@ -122,7 +129,7 @@ def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Resul
     K = 10
     W = np.zeros((X.shape[1], K), dtype=np.float32)
     b = np.zeros(K, dtype=np.float32)
-    history = {key: [] for key in ("train_loss", "val_loss", "train_error", "val_error")}
+    after = []                                     # (W, b) after each epoch, scored at the end
     start = time.perf_counter()
     for epoch in range(1, s.epochs + 1):
         before = W.copy() if epoch == 1 else None
@@ -141,10 +148,16 @@ def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Resul
         problem = _check_update(name, W, b, before, returned, epoch, s)
         if problem:
             return Result(s, message=problem, data=data.description)
-        for split, (Xs, ys) in (("train", (X, y)), ("val", (data.X_val, data.y_val))):
-            loss, error = evaluate_models(Xs, ys, W, b, 1, K)  # one model: columns k*1 + 0
-            history[f"{split}_loss"].append(float(loss[0]))
-            history[f"{split}_error"].append(float(error[0]))
+        after.append((W.copy(), b.copy()))
+    # Every epoch's model side by side (class k of epoch e in column k*E + e): one wide product per set
+    # instead of two skinny ones per epoch.
+    E = len(after)
+    W_all = np.stack([w for w, _ in after], axis=2).reshape(X.shape[1], K * E)
+    b_all = np.stack([c for _, c in after], axis=1).reshape(K * E)
+    history = {}
+    for split, (Xs, ys) in (("train", (X, y)), ("val", (data.X_val, data.y_val))):
+        loss, error = evaluate_models(Xs, ys, W_all, b_all, E, K)
+        history[f"{split}_loss"], history[f"{split}_error"] = loss.tolist(), error.tolist()
     return Result(s, history, data=data.description, seconds=time.perf_counter() - start, W=W, b=b)
 
 
@@ -170,7 +183,7 @@ def _check_update(name, W, b, before, returned, epoch, s) -> str | None:
 
 
 def draw(result: Result, axes) -> None:
-    """Draw ``result``'s learning curves into two Axes, titled with its accuracy."""
+    """Draw ``result``'s learning curves into two Axes of a new figure, titled with its accuracy."""
     from .plots import learning_curves
 
     learning_curves(result.history, axes=axes)
@@ -178,16 +191,62 @@ def draw(result: Result, axes) -> None:
     axes[0].figure.tight_layout()
 
 
+class Curves:
+    """One figure of learning curves (loss and error rate per epoch, training beside validation), kept
+    with its lines: :meth:`png` puts new data into the same lines and returns the PNG, with no new
+    figure, no layout pass and no tight bounding box per frame. The figure is not pyplot's, so a
+    notebook never shows it by itself."""
+
+    def __init__(self, figsize=(9.0, 3.2), dpi: int = 100):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        self.figure = Figure(figsize=figsize, dpi=dpi, facecolor="white")
+        FigureCanvasAgg(self.figure)
+        self.axes = self.figure.subplots(1, 2)
+        self.lines = {}
+        for ax, key, label in zip(self.axes, ("loss", "error"), ("cross-entropy loss", "error rate (%)")):
+            for split, style, name in (("train", "-o", "training"), ("val", "-s", "validation")):
+                self.lines[split, key], = ax.plot([], [], style, markersize=3, label=name)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        self.axes[0].legend(loc="upper right")     # one legend: the colours are the same in both panels
+        self.figure.subplots_adjust(left=0.07, right=0.99, bottom=0.15, top=0.97, wspace=0.2)
+
+    def png(self, history: dict) -> bytes:
+        """The figure redrawn with ``history`` (lists of one float per epoch under ``train_loss``,
+        ``val_loss``, ``train_error``, ``val_error``), as PNG bytes."""
+        epochs = np.arange(1, len(history["train_loss"]) + 1)
+        for (split, key), line in self.lines.items():
+            line.set_data(epochs, np.asarray(history[f"{split}_{key}"], dtype=float) * (100 if key == "error" else 1))
+        for ax in self.axes:
+            ax.relim()
+            ax.autoscale_view()
+        out = io.BytesIO()
+        self.figure.canvas.print_png(out, pil_kwargs={"compress_level": 1})  # one draw; fast compression
+        return out.getvalue()
+
+
 class Explorer:
     """Sliders for learning rate (log scale), batch size, epochs, L2 strength, training-set size and
     dataset; every change retrains with ``epoch_fn`` and redraws. Display it in a notebook cell.
 
     ``controls`` maps each :class:`Settings` field to its widget; ``result`` is the latest
-    :class:`Result` (set ``controls["lr"].value = 0.5`` and read ``result``: that is how the tests
-    drive it). ``loader(dataset)`` returns a :class:`Data` (default :func:`load_data`, cached).
+    :class:`Result`; ``status`` (HTML: the data and the summary, or the one-line message) and
+    ``image`` (the curves' PNG) show it. ``loader(dataset)`` returns a :class:`Data` (default
+    :func:`load_data`, cached).
+
+    With ``background`` (the default in a kernel) a change returns at once and the retraining runs
+    in a background thread, coalescing the changes that arrive meanwhile; :meth:`wait` blocks until
+    it is done. Without it (the default elsewhere) a change retrains before it returns: set
+    ``controls["lr"].value = 0.5`` and read ``result``, as the tests do.
     """
 
-    def __init__(self, epoch_fn: Callable, settings: Settings = Settings(), loader: Callable[[str], Data] = load_data):
+    def __init__(self, epoch_fn: Callable, settings: Settings = Settings(), loader: Callable[[str], Data] = load_data,
+                 *, background: bool | None = None):
         import ipywidgets as w
 
         for name, options in (("batch", BATCH_SIZES), ("l2", L2_STRENGTHS), ("train_size", TRAIN_SIZES)):
@@ -195,8 +254,9 @@ class Explorer:
                 raise ValueError(f"{name} must be one of the slider's values {list(options)}, "
                                  f"got {getattr(settings, name)!r}")
         self.epoch_fn, self._loader, self._data = epoch_fn, loader, {}
+        self.background = _in_kernel() if background is None else background
         style, layout = {"description_width": "110px"}, w.Layout(width="360px")
-        common = dict(continuous_update=False, style=style, layout=layout)
+        common = dict(continuous_update=True, style=style, layout=layout)
         self.controls = {
             "lr": w.FloatLogSlider(value=settings.lr, base=10, min=LEARNING_RATES[0], max=LEARNING_RATES[1],
                                    step=0.25, readout_format=".3g", description="learning rate", **common),
@@ -211,10 +271,16 @@ class Explorer:
         }
         if not _takes_bias(epoch_fn):
             self.controls["l2"].disabled = True
-        self.output = w.Output()
+        self.status = w.HTML(layout=w.Layout(margin="6px 0 0 10px"))
+        self.image = w.Image(format="png")
+        self.status.add_class("course-explorer-status")
+        self.image.add_class("course-explorer-curves")
         self.widget = w.VBox([w.HBox([w.VBox([self.controls[k] for k in ("lr", "batch", "epochs")]),
                                       w.VBox([self.controls[k] for k in ("l2", "train_size", "dataset")])]),
-                              self.output])
+                              self.status, self.image])
+        self._curves = Curves()
+        self._turn = threading.Condition()          # guards _busy and _pending
+        self._busy = self._pending = False
         self.result: Result | None = None
         self.update()
         for control in self.controls.values():
@@ -229,9 +295,6 @@ class Explorer:
             self._data[dataset] = self._loader(dataset)
         return self._data[dataset]
 
-    def _on_change(self, change) -> None:
-        self.update()
-
     def update(self) -> Result:
         """Retrain with the current settings and redraw; returns the new :class:`Result`."""
         settings = self.settings()
@@ -239,11 +302,54 @@ class Explorer:
         try:
             # small products: one BLAS thread is as fast, and does not stall when other programs load the cores
             with threadpool_limits(limits=1, user_api="blas"):
-                self.result = train_and_score(settings, self.epoch_fn, data)
+                result = train_and_score(settings, self.epoch_fn, data)
         except ValueError as err:  # e.g. a batch larger than the training set
-            self.result = Result(settings, message=f"cannot train: {err}", data=data.description)
-        self._redraw()
-        return self.result
+            result = Result(settings, message=f"cannot train: {err}", data=data.description)
+        self.result, self._trained = result, settings
+        self._show(result)
+        return result
+
+    def _show(self, result: Result) -> None:
+        if result.history is None:
+            self.image.layout.display = "none"
+            self.status.value = html.escape(result.message or "")
+            return
+        self.image.value = self._curves.png(result.history)
+        self.image.layout.display = None
+        self.status.value = (f"<span style='color: #555'>{html.escape(result.data)}</span><br>"
+                             f"{html.escape(result.summary())}")
+
+    def _on_change(self, change) -> None:
+        if not self.background:
+            self.update()
+            return
+        with self._turn:
+            if self._busy:              # the running retrain is followed by one with the latest values
+                self._pending = True
+                return
+            self._busy = True
+        threading.Thread(target=self._retrain_latest, name="explorer", daemon=True).start()
+
+    def _retrain_latest(self) -> None:
+        """The background thread: retrain until the result is that of the latest control values."""
+        while True:
+            with self._turn:
+                self._pending = False
+            try:
+                if self.settings() != self._trained:
+                    self.update()
+            except Exception as err:  # never a silent dead thread: one line where the curves were
+                self._show(Result(self.settings(), message=f"the explorer failed: {type(err).__name__}: {err}"))
+            with self._turn:
+                if not self._pending:   # checked and cleared under one lock: no change is lost
+                    self._busy = False
+                    self._turn.notify_all()
+                    return
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no retrain is running or waiting; False if ``timeout`` seconds passed first."""
+        with self._turn:
+            return self._turn.wait_for(lambda: not self._busy, timeout)
 
     def figure(self):
         """A new Figure of the current result (or None when there are no curves to show)."""
@@ -254,25 +360,6 @@ class Explorer:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         draw(self.result, axes)
         return fig
-
-    def _redraw(self) -> None:
-        import matplotlib.pyplot as plt
-
-        fig = self.figure()
-        if not _in_kernel():  # tests and benchmarks: render the figure as the notebook would, show nothing
-            self.output.outputs = ()
-            if fig is not None:
-                fig.savefig(io.BytesIO(), format="png")
-                plt.close(fig)
-            return
-        from IPython.display import display
-        with self.output:
-            self.output.clear_output(wait=True)
-            if fig is None:
-                print(self.result.message)
-            else:
-                display(fig)
-                plt.close(fig)
 
     def __repr__(self) -> str:
         """What a viewer without a live kernel shows instead of the sliders (a few short lines)."""

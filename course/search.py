@@ -6,10 +6,12 @@ zero. :func:`train_many` trains C configurations that share a batch size *side b
 weight matrices are the column blocks of one ``(D, C * K)`` matrix, so each step is two large
 matrix products instead of 2C small ones; every epoch count is read off the same run by
 evaluating on the validation set after each epoch that is asked for. A configuration whose
-numbers turn NaN or infinite is frozen, reported and excluded, and the others carry on.
+numbers turn NaN or infinite is dropped, reported and excluded, and the others carry on. With
+successive halving, the worse half of the models still training is dropped at a few of those
+epoch counts (the columns of the survivors are packed together, so the products shrink with them).
 
-:func:`search` runs a whole grid (learning rate x L2 x batch size x epochs) this way and returns a
-:class:`SearchResult`. :func:`check_hyperparameters` is the ValueError every tool raises, before
+:func:`search` runs a whole grid (learning rate x L2 x batch size x epochs) this way, exhaustively
+or by successive halving, and returns a :class:`SearchResult`. :func:`check_hyperparameters` is the ValueError every tool raises, before
 any training, for a hyperparameter out of range. :func:`train_validation_split` is the seeded
 80/20 split the notebooks use.
 """
@@ -27,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from .guard import refuses_while_grading
 
 __all__ = ["check_hyperparameters", "train_validation_split", "train_many", "evaluate_models", "Evaluations",
-           "search", "SearchResult", "search_flops"]
+           "search", "SearchResult", "search_flops", "HALVING_REDUCTION"]
 
 
 def check_hyperparameters(*, n: int, lr=None, batch=None, l2=None, epochs=None) -> None:
@@ -89,18 +91,26 @@ def train_validation_split(X: np.ndarray, y: np.ndarray, validation: float = 0.2
     return X[train], y[train], X[val], y[val]
 
 
+#: Successive halving's reduction factor: each cut keeps the best 1/2 of the models still training, and the
+#: next cut comes once they have trained at least twice as many epochs.
+HALVING_REDUCTION = 2
+
+
 @dataclass
 class Evaluations:
     """What :func:`train_many` measured: one row per evaluated epoch, one column per configuration.
 
-    ``val_loss`` and ``val_error`` are float64 (E, C), NaN for a diverged configuration;
-    ``diverged_at`` is int (C,): the first epoch with non-finite numbers, 0 if none.
-    ``W`` (D, C, K) and ``b`` (C, K) are the final parameters (zero for diverged ones).
+    ``val_loss`` and ``val_error`` are float64 (E, C), NaN where a configuration was not trained
+    that far (it diverged, or successive halving stopped it); ``diverged_at`` is int (C,): the
+    first epoch with non-finite numbers, 0 if none; ``stopped_at`` is int (C,): the epoch count
+    after which successive halving stopped training it, 0 if it was not stopped. ``W`` (D, C, K)
+    and ``b`` (C, K) are the parameters where training ended (zero for diverged ones).
     """
     epochs: list[int]
     val_loss: np.ndarray
     val_error: np.ndarray
     diverged_at: np.ndarray
+    stopped_at: np.ndarray
     W: np.ndarray
     b: np.ndarray
 
@@ -108,12 +118,13 @@ class Evaluations:
 @refuses_while_grading
 def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
                lrs: Sequence[float], l2s: Sequence[float], batch: int, epochs: Sequence[int],
-               num_classes: int = 10, block_rows: int = 128) -> Evaluations:
+               num_classes: int = 10, block_rows: int = 128, reduction: int | None = None) -> Evaluations:
     """Train C softmax-regression models that share a batch size, side by side.
 
     Model c has learning rate ``lrs[c]`` and L2 strength ``l2s[c]``; each does exactly what
     one-at-a-time SGD does (zero start; one pass in order over minibatches per epoch, the
     last one possibly smaller; average batch gradient plus ``l2 * W``; biases not penalised).
+    A model whose numbers turn NaN/inf is dropped at the end of that epoch.
 
     Parameters
     ----------
@@ -124,6 +135,10 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     epochs : the epoch counts to evaluate after (training runs to the largest).
     block_rows : batches smaller than this are run in blocks of about this many rows, k steps
         sharing one forward and one weight-gradient product (the same SGD; only rounding differs).
+    reduction : None trains every model to the largest epoch count. An integer r >= 2 is successive
+        halving: a cut after the first epoch count, and after each epoch count (but the last) that is
+        at least r times that of the previous cut, keeps the best ``ceil(n / r)`` of the n models still
+        training (lowest validation loss, ties to the first); the others stop there.
 
     Returns
     -------
@@ -132,6 +147,9 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     lrs, l2s = np.asarray(lrs, dtype=np.float64), np.asarray(l2s, dtype=np.float64)
     if lrs.shape != l2s.shape or lrs.ndim != 1:
         raise ValueError(f"lrs and l2s must be two lists of the same length, got {lrs.shape} and {l2s.shape}")
+    if reduction is not None and (isinstance(reduction, bool) or not isinstance(reduction, (int, np.integer))
+                                  or reduction < 2):
+        raise ValueError(f"reduction must be None or an integer >= 2, got {reduction!r}")
     evaluate_at = sorted({int(e) for e in epochs})
     for lr, l2 in zip(lrs, l2s):
         check_hyperparameters(n=len(X), lr=float(lr), l2=float(l2))
@@ -144,22 +162,25 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
     if min(np.min(y), np.min(y_val)) < 0 or max(np.max(y), np.max(y_val)) >= K:
         raise ValueError(f"labels must be integers in 0..{K - 1} (num_classes={K}), "
                          f"got {min(np.min(y), np.min(y_val))}..{max(np.max(y), np.max(y_val))}")
-    # Column k*C + c of W holds class k of model c: the softmax then reduces over axis 1 of a
-    # (m, K, C) view, whose contiguous last axis numpy vectorises (axis 2 of (m, C, K) is slow).
-    # The weights are kept as W = V * scale (one scale per column): the L2 decay
-    # W <- (1 - lr l2) W then costs a multiply of the K*C scales, not a pass over all of W.
+    # Column k*n + j of V holds class k of the j-th model still training, live[j] (n = len(live)): the
+    # softmax then reduces over axis 1 of a (m, K, n) view, whose contiguous last axis numpy vectorises
+    # (axis 2 of (m, n, K) is slow). The weights are kept as W = V * scale (one scale per column): the
+    # L2 decay W <- (1 - lr l2) W then costs a multiply of the K*n scales, not a pass over all of W.
     labels = np.asarray(y, dtype=np.intp)
     rows = np.arange(batch)
+    live = np.arange(C)
     V = np.zeros((D, K * C), dtype=np.float32)
     scale = np.ones(K * C, dtype=np.float32)
     b = np.zeros(K * C, dtype=np.float32)
-    rates = lrs.astype(np.float32)                                 # per model: lr (0 once diverged)
+    rates = lrs.astype(np.float32)                                 # per model: lr
     decay = np.tile(1 - lrs * l2s, K).astype(np.float32)           # per column: 1 - lr * l2
     any_decay = bool(np.any(l2s > 0))
     grad = np.empty_like(V)                                        # X_block^T G, reused
-    diverged_at = np.zeros(C, dtype=np.int64)
+    diverged_at, stopped_at = np.zeros(C, dtype=np.int64), np.zeros(C, dtype=np.int64)
     val_loss = np.full((len(evaluate_at), C), np.nan)
     val_error = np.full((len(evaluate_at), C), np.nan)
+    W_out, b_out = np.zeros((D, C, K), dtype=np.float32), np.zeros((C, K), dtype=np.float32)
+    last_cut = 0                                                   # successive halving: epochs at the last cut
 
     # Small batches: k consecutive steps share one pair of large products (see the loop below): the same
     # SGD, with only the rounding changed. k is capped so that the scales stay above 0.01 within a block.
@@ -173,8 +194,26 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
         scale[...] = 1
         _flush_subnormal(V)
 
+    def columns(models):                                           # the columns of these models (indices into live)
+        return (np.arange(K)[:, None] * len(live) + models).ravel()
+
+    def save(models):                                              # their W and b into the results
+        cols = columns(models).reshape(K, -1)
+        W_out[:, live[models]] = (V[:, cols] * scale[cols]).transpose(0, 2, 1)
+        b_out[live[models]] = b[cols].T
+
+    def go_on_with(models):                                        # train only these from now on
+        nonlocal V, scale, b, rates, decay, grad, live
+        cols = columns(models)
+        V, scale, b, decay, rates, live = V[:, cols], scale[cols], b[cols], decay[cols], rates[models], live[models]
+        grad = np.empty_like(V)
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, evaluate_at[-1] + 1):
+            if not len(live):
+                break
+            n = len(live)
+            full_step = rates / np.float32(batch)
             for first in range(0, N, block):
                 # Step j of the block needs X_j V_j, where V_j = V - sum_{i<j} X_i^T G_i (G_i divided by the
                 # scale): so X_j V_j = P_j - sum_{i<j} (X_j X_i^T) G_i, with P = X_block V and the Gram matrix
@@ -183,26 +222,25 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                 P = Xk @ V
                 gram = Xk @ Xk.T if block > batch else None
                 for start in range(0, len(Xk), batch):
-                    Xb = Xk[start:start + batch]
-                    m = len(Xb)
+                    m = min(batch, len(Xk) - start)
                     H = P[start:start + m]                   # becomes this step's G / scale, in place
                     if start:
                         H -= gram[start:start + m, :start] @ P[:start]
                     if any_decay:
                         H *= scale
                     H += b
-                    # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, C))
-                    Z = H.reshape(m, K, C)
+                    # G = lr * (softmax(H) - I_y) / m for every model, in place in H (viewed as (m, K, n))
+                    Z = H.reshape(m, K, n)
                     Z -= Z.max(axis=1, keepdims=True)
                     np.maximum(Z, -60, out=Z)   # no subnormal numbers (exp(-88) is one): they slow products down
                     np.exp(Z, out=Z)
-                    step = rates / np.float32(m)
+                    step = full_step if m == batch else rates / np.float32(m)
                     Z *= step / Z.sum(axis=1, keepdims=True)
                     Z[rows[:m], labels[first + start:first + start + m]] -= step
                     b -= H.sum(axis=0)
                     if any_decay:                                    # W <- (1 - lr l2) W - X_b^T G
                         scale *= decay
-                        if np.abs(scale).min() < 1e-3:               # (only when steps == 1, see above)
+                        if steps == 1 and np.abs(scale).min() < 1e-3:   # (k > 1 steps keep it above 0.01)
                             fold_scale()
                         else:
                             H /= scale
@@ -212,19 +250,22 @@ def train_many(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarra
                     fold_scale()
             if any_decay:
                 fold_scale()
-            bad = ~(np.isfinite(V.sum(axis=0)) & np.isfinite(b)).reshape(K, C).all(axis=0)
-            new = bad & (diverged_at == 0)
-            if new.any():                                            # freeze them at zero
-                diverged_at[new] = epoch
-                cols = np.tile(new, K)
-                V[:, cols], b[cols], rates[new], decay[cols] = 0, 0, 0, 1
-            if epoch in evaluate_at:
+            bad = ~(np.isfinite(V.sum(axis=0)) & np.isfinite(b)).reshape(K, n).all(axis=0)
+            if bad.any():                                            # dropped at once; their W stays zero
+                diverged_at[live[bad]] = epoch
+                go_on_with(np.flatnonzero(~bad))
+            if epoch in evaluate_at and len(live):
                 row = evaluate_at.index(epoch)
-                val_loss[row], val_error[row] = evaluate_models(X_val, y_val, V, b, C, K)
-                val_loss[row, diverged_at > 0] = np.nan
-                val_error[row, diverged_at > 0] = np.nan
-    return Evaluations(evaluate_at, val_loss, val_error, diverged_at,
-                       V.reshape(D, K, C).transpose(0, 2, 1).copy(), b.reshape(K, C).T.copy())
+                val_loss[row, live], val_error[row, live] = evaluate_models(X_val, y_val, V, b, len(live), K)
+                if reduction and epoch < evaluate_at[-1] and epoch >= reduction * last_cut:
+                    last_cut = epoch
+                    order = np.argsort(val_loss[row, live], kind="stable")
+                    kept = math.ceil(len(live) / reduction)
+                    save(order[kept:])
+                    stopped_at[live[order[kept:]]] = epoch
+                    go_on_with(np.sort(order[:kept]))
+    save(np.arange(len(live)))
+    return Evaluations(evaluate_at, val_loss, val_error, diverged_at, stopped_at, W_out, b_out)
 
 
 def _flush_subnormal(W: np.ndarray, tiny: float = 1e-30) -> None:
@@ -264,13 +305,19 @@ def _as_float32(X):
     return X
 
 
+STRATEGIES = ("exhaustive", "halving")
+
+
 @dataclass
 class SearchResult:
     """Every configuration of a grid and its validation numbers, one entry per configuration.
 
     Arrays of equal length: ``lr``, ``l2``, ``batch``, ``epochs``, ``val_loss``, ``val_error``,
-    ``diverged_at`` (epoch at which the run went NaN/inf, 0 if it did not); ``seconds`` is the
-    wall time of the search.
+    ``diverged_at`` (epoch at which the run went NaN/inf, 0 if it did not), ``dropped_at``
+    (successive halving: the epoch count after which the run of this learning rate, L2 strength
+    and batch size was stopped, if that is before this configuration's epochs, else 0; its
+    validation numbers are then NaN). ``seconds`` is the wall time of the search; ``strategy``
+    "exhaustive" or "halving".
     """
     lr: np.ndarray
     l2: np.ndarray
@@ -279,7 +326,9 @@ class SearchResult:
     val_loss: np.ndarray
     val_error: np.ndarray
     diverged_at: np.ndarray
+    dropped_at: np.ndarray
     seconds: float
+    strategy: str = "exhaustive"
 
     def __len__(self) -> int:
         return len(self.lr)
@@ -289,11 +338,17 @@ class SearchResult:
         """True for the configurations excluded because their run turned NaN/inf."""
         return self.diverged_at > 0
 
+    @property
+    def dropped(self) -> np.ndarray:
+        """True for the configurations never trained because successive halving stopped their run earlier."""
+        return self.dropped_at > 0
+
     def best(self) -> int:
-        """Index of the configuration with the lowest validation loss among those that did not diverge."""
-        if self.diverged.all():
+        """Index of the configuration with the lowest validation loss among those trained that did not diverge."""
+        scored = ~(self.diverged | self.dropped)
+        if not scored.any():
             raise ValueError("every configuration diverged (NaN/inf); there is no best one")
-        return int(np.nanargmin(np.where(self.diverged, np.nan, self.val_loss)))
+        return int(np.nanargmin(np.where(scored, self.val_loss, np.nan)))
 
     def config(self, i: int) -> dict:
         """Configuration ``i`` as keyword arguments: lr, l2, batch, epochs."""
@@ -302,13 +357,16 @@ class SearchResult:
 
     def table(self, top: int = 5) -> str:
         """The ``top`` configurations by validation loss, then one line about the diverged ones."""
-        order = [i for i in np.argsort(np.where(self.diverged, np.inf, self.val_loss), kind="stable")
-                 if not self.diverged[i]][:top]
+        scored = ~(self.diverged | self.dropped)
+        order = [i for i in np.argsort(np.where(scored, self.val_loss, np.inf), kind="stable") if scored[i]][:top]
         lines = [f"{'lr':>9} {'L2':>9} {'batch':>6} {'epochs':>6} {'val loss':>9} {'val acc':>8}"]
         for i in order:
             lines.append(f"{self.lr[i]:9.2g} {self.l2[i]:9.2g} {self.batch[i]:6d} {self.epochs[i]:6d} "
                          f"{self.val_loss[i]:9.4f} {100 * (1 - self.val_error[i]):7.2f}%")
         lines.append(self.divergence_summary())
+        if self.strategy == "halving":
+            lines.append(f"stopped early by successive halving: {int(self.dropped.sum())} of {len(self)} "
+                         f"configurations never trained")
         return "\n".join(lines)
 
     def divergence_summary(self) -> str:
@@ -322,20 +380,57 @@ class SearchResult:
         return (f"diverged (NaN/inf), excluded: {int(self.diverged.sum())} of {len(self)} configurations, "
                 f"from {len(runs)} run{'s' if len(runs) > 1 else ''}: {shown}{more}")
 
+    def runs(self) -> list[dict]:
+        """One dict per run (a learning rate, L2 strength and batch size, trained once through the epoch
+        counts): ``lr``, ``l2``, ``batch``; ``epochs`` and ``val_loss``, the epoch counts it was scored at
+        and its validation losses there (arrays of equal length); ``stopped_after``, the epoch count after
+        which successive halving stopped it (0 if it was not); ``diverged_at`` (0 if it did not)."""
+        runs = []
+        for key in dict.fromkeys(zip(self.lr.tolist(), self.l2.tolist(), self.batch.tolist())):
+            rows = np.flatnonzero((self.lr == key[0]) & (self.l2 == key[1]) & (self.batch == key[2]))
+            rows = rows[np.argsort(self.epochs[rows], kind="stable")]
+            scored = rows[~(self.dropped[rows] | self.diverged[rows])]
+            runs.append({"lr": key[0], "l2": key[1], "batch": key[2], "epochs": self.epochs[scored],
+                         "val_loss": self.val_loss[scored], "stopped_after": int(self.dropped_at[rows].max()),
+                         "diverged_at": int(self.diverged_at[rows].max())})
+        return runs
+
+    def model_epochs(self) -> int:
+        """The training work done: the epochs each run was trained for, summed over the runs."""
+        return sum(run["stopped_after"] or run["diverged_at"] or int(self.epochs.max()) for run in self.runs())
+
+    def halving_table(self) -> str:
+        """Per epoch count: the runs trained that far, how many were stopped there, the best validation loss."""
+        lines = [f"{'epochs':>6} {'runs trained':>12} {'stopped here':>12} {'best val loss':>13}"]
+        for e in np.unique(self.epochs):
+            rows = (self.epochs == e) & ~(self.dropped | self.diverged)
+            stopped = len({(self.lr[i], self.l2[i], self.batch[i])
+                           for i in np.flatnonzero((self.dropped_at == e) & (self.epochs > e))})
+            best = f"{np.nanmin(self.val_loss[rows]):13.4f}" if rows.any() else f"{'-':>13}"
+            lines.append(f"{e:6d} {int(rows.sum()):12d} {stopped if stopped else '-':>12} {best}")
+        return "\n".join(lines)
+
 
 def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
            lrs: Sequence[float], l2s: Sequence[float], batches: Sequence[int], epochs: Sequence[int],
-           num_classes: int = 10, progress: Callable[[str], None] | None = None,
+           strategy: str = "exhaustive", num_classes: int = 10, progress: Callable[[str], None] | None = None,
            workers: int | None = None) -> SearchResult:
     """Grid search over learning rate x L2 strength x batch size x epochs, vectorised.
 
     For each batch size one :func:`train_many` run trains all ``len(lrs) * len(l2s)`` models
-    together up to ``max(epochs)`` and evaluates them after each epoch count in ``epochs``:
-    ``len(batches)`` runs score all ``len(lrs) * len(l2s) * len(batches) * len(epochs)``
-    configurations. Every hyperparameter is checked (ValueError) before any training.
-    The batch sizes run in ``workers`` threads (default: one per core), each with a
-    single-threaded BLAS. ``progress`` is called with one line after each batch size.
+    together and evaluates them after each epoch count in ``epochs``. ``strategy="exhaustive"``
+    trains every model to ``max(epochs)``: ``len(batches)`` runs score all ``len(lrs) * len(l2s) *
+    len(batches) * len(epochs)`` configurations. ``strategy="halving"`` is successive halving
+    (:data:`HALVING_REDUCTION` = 2): after the first epoch count, and then after each one at least
+    twice that of the previous cut, the better half (rounded up, by validation loss) of each batch
+    size's models still training go on and the others stop; the configurations of a stopped run
+    beyond its last epoch count are reported as dropped, with NaN scores. A model
+    that turns NaN/inf is dropped at once under both. Every hyperparameter is checked
+    (ValueError) before any training. The batch sizes run in ``workers`` threads (default: one per
+    core), each with a single-threaded BLAS. ``progress`` is called with one line after each batch size.
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
     epochs = sorted({int(e) for e in epochs})
     if not (len(lrs) and len(l2s) and len(batches) and epochs):
         raise ValueError("lrs, l2s, batches and epochs must each hold at least one value")
@@ -348,14 +443,16 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
     for e in epochs:
         check_hyperparameters(n=len(X), epochs=e)
     lr_grid, l2_grid = (a.ravel() for a in np.meshgrid(np.asarray(lrs, float), np.asarray(l2s, float), indexing="ij"))
-    columns = {name: [] for name in ("lr", "l2", "batch", "epochs", "val_loss", "val_error", "diverged_at")}
+    reduction = HALVING_REDUCTION if strategy == "halving" else None
+    columns = {name: [] for name in ("lr", "l2", "batch", "epochs", "val_loss", "val_error", "diverged_at", "dropped_at")}
     start = time.perf_counter()
 
     def run_batch_size(batch):
         run = train_many(X, y, X_val, y_val, lrs=lr_grid, l2s=l2_grid, batch=int(batch), epochs=epochs,
-                         num_classes=num_classes)
+                         num_classes=num_classes, reduction=reduction)
         if progress is not None:
-            progress(f"batch {batch}: {len(lr_grid)} models x {len(epochs)} epoch counts "
+            trained = ", ".join(f"{int(n)} to {e}" for n, e in zip(np.isfinite(run.val_loss).sum(axis=1), epochs))
+            progress(f"batch {batch}: {len(lr_grid)} models ({trained} epochs) "
                      f"done after {time.perf_counter() - start:.1f} s")
         return run
 
@@ -373,8 +470,9 @@ def search(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *
             columns["val_loss"].append(run.val_loss[row])
             columns["val_error"].append(run.val_error[row])
             columns["diverged_at"].append(np.where((run.diverged_at > 0) & (run.diverged_at <= e), run.diverged_at, 0))
+            columns["dropped_at"].append(np.where((run.stopped_at > 0) & (run.stopped_at < e), run.stopped_at, 0))
     arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
-    return SearchResult(**arrays, seconds=time.perf_counter() - start)
+    return SearchResult(**arrays, seconds=time.perf_counter() - start, strategy=strategy)
 
 
 def search_flops(n_train: int, n_val: int, dim: int, models: int, batches: int, max_epochs: int,

@@ -3,8 +3,9 @@
 * JupyterLab, started as the README's study command starts it (the pack's settings in
   ``jupyter-config/``), in headless Chromium driven by Playwright: ``solutions/03_sgd.ipynb`` opened
   (untrusted, its explorer cell shows a few lines of text), run from the Run menu, the explorer's
-  learning-rate and epochs sliders moved with the keyboard, the curves and the accuracy redrawn; a
-  trusted copy shows the explorer as saved (the notebook's widget state) before anything runs;
+  learning-rate and epochs sliders moved with the keyboard, the curves and the accuracy redrawn, and the
+  slider's latency (key press to new image, median of 10 moves) printed and kept in
+  ``out/browser/slider_latency.txt``; a trusted copy shows the explorer as saved (the notebook's widget state) before anything runs;
   ``notebooks/03_sgd.ipynb`` run cell by cell up to the explorer, which shows its one-line "write
   this function first" message.
 * Every solution notebook: its stored outputs are clean (no traceback, warning or stderr, a plot
@@ -339,31 +340,72 @@ def test_explorer_redraws_when_the_sliders_move(lab, page, shots):
 
     explorer = cell(page, index_of(path, "course.explorer.explore("))
     explorer.scroll_into_view_if_needed()
-    image = explorer.locator(".widget-output img")
+    image, status = explorer.locator("img.course-explorer-curves"), explorer.locator(".course-explorer-status")
     expect(image).to_have_count(1)
+    expect(status).to_contain_text("validation accuracy")
     explorer.screenshot(path=shots / "03_explorer_before.png")
     summary = cell(page, index_of(path, "explorer.result.summary()"))
     summary_before = summary.locator(".jp-OutputArea-output").first.inner_text()
 
-    for label, key, readout, shot in [("learning rate", "ArrowRight", "0.178", "04_learning_rate_moved.png"),
-                                      ("epochs", "End", "30", "05_epochs_moved.png")]:
-        slider = explorer.locator(".widget-slider").filter(has_text=label)
-        src = image.get_attribute("src")
-        slider.locator(".noUi-handle").focus()
-        page.keyboard.press(key)
-        expect(slider.locator(".widget-readout")).to_have_text(readout)
-        expect(image).not_to_have_attribute("src", src)  # retrained and redrawn
-        wait_idle(page)
-        explorer.screenshot(path=shots / shot)
+    lr_slider = explorer.locator(".widget-slider").filter(has_text="learning rate")
+    move(page, image, lr_slider, "ArrowRight", "0.178")
+    expect(status).to_contain_text("lr=0.178")
+    explorer.screenshot(path=shots / "04_learning_rate_moved.png")
+    slider_latency(page, image, lr_slider, shots)
+    move(page, image, explorer.locator(".widget-slider").filter(has_text="epochs"), "End", "30")
+    expect(status).to_contain_text("30 epochs")
+    explorer.screenshot(path=shots / "05_epochs_moved.png")
 
-    # The accuracy in the plot's title is in the image; the cell below prints the same summary as text.
+    # the cell below prints the summary shown above the curves
     run_cell(page, index_of(path, "explorer.result.summary()"))
     summary_after = summary.locator(".jp-OutputArea-output").first.inner_text()
     summary.screenshot(path=shots / "06_summary_after.png")
     assert "lr=0.178" in summary_after and "30 epochs" in summary_after, summary_after
     accuracy = re.compile(r"validation accuracy (\d+\.\d+) %")
     assert accuracy.search(summary_before)[1] != accuracy.search(summary_after)[1], (summary_before, summary_after)
+    assert accuracy.search(status.inner_text())[1] == accuracy.search(summary_after)[1]
     assert_no_news(page)
+
+
+#: Records, in the page, when a key goes down and when the explorer's next image has loaded after it.
+WATCH_IMAGE = """img => {
+    window.__keyAt = null; window.__loadedAt = null;
+    document.addEventListener("keydown", () => { window.__keyAt = performance.now(); window.__loadedAt = null; },
+                              {capture: true, once: true});
+    img.addEventListener("load", () => { if (window.__keyAt !== null) window.__loadedAt = performance.now(); },
+                         {once: true});
+}"""
+
+
+def move(page, image, slider, key: str, readout: str) -> float:
+    """Press ``key`` on ``slider``'s handle; wait for its readout and for a new image loaded; returns
+    the milliseconds from the key press to the new image (measured in the page)."""
+    from playwright.sync_api import expect
+
+    image.evaluate(WATCH_IMAGE)
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press(key)
+    expect(slider.locator(".widget-readout")).to_have_text(readout)
+    page.wait_for_function("window.__loadedAt !== null")
+    return page.evaluate("window.__loadedAt - window.__keyAt")
+
+
+def slider_latency(page, image, slider, shots, moves: int = 10) -> None:
+    """The explorer's latency as a student feels it: a key press on the learning-rate slider until the
+    new curves have loaded in the page, at the default settings (the rate one step up or down); the
+    median of ``moves``. Printed and kept in out/browser/slider_latency.txt with the load average. Not
+    asserted against its target (250 ms): the machine is shared, and a timed assertion would flake."""
+    times = []
+    for k in range(moves):
+        times.append(move(page, image, slider, *(("ArrowLeft", "0.100") if k % 2 == 0 else ("ArrowRight", "0.178"))))
+        page.wait_for_timeout(300)  # nothing else arrives: one key press, one retrain
+    one, five, _ = os.getloadavg()
+    line = (f"explorer slider latency in JupyterLab (headless Chromium), key press to new image loaded, "
+            f"{moves} moves of the learning rate at the default settings: median {np.median(times):.0f} ms "
+            f"(min {min(times):.0f}, max {max(times):.0f}; target <= 250 ms); load average {one:.2f} / {five:.2f}\n"
+            f"each move, ms: {', '.join(f'{t:.0f}' for t in times)}")
+    (shots / "slider_latency.txt").write_text(line + "\n")
+    print("\n" + line)
 
 
 def test_trusted_solution_shows_the_saved_explorer(lab, page, shots):
@@ -375,7 +417,10 @@ def test_trusted_solution_shows_the_saved_explorer(lab, page, shots):
     explorer = cell(page, index_of(ROOT / "solutions" / NOTEBOOK, "course.explorer.explore("))
     explorer.scroll_into_view_if_needed()
     expect(explorer.locator(".widget-slider")).to_have_count(5)
-    expect(explorer.locator(".widget-output img")).to_have_count(1)
+    saved = explorer.locator("img.course-explorer-curves")
+    expect(saved).to_have_count(1)
+    assert saved.evaluate("img => img.complete && img.naturalWidth > 0")   # the saved PNG, drawn
+    expect(explorer.locator(".course-explorer-status")).to_contain_text("validation accuracy")
     assert "Error displaying widget" not in explorer.inner_text()
     expect(explorer.locator(".jp-InputPrompt")).to_have_text(NUMBERED)  # the stored run, not a new one
     explorer.screenshot(path=shots / "09_trusted_saved_explorer.png")
@@ -399,8 +444,8 @@ def test_explorer_asks_for_the_students_function(lab, page, shots):
     explorer.screenshot(path=shots / "07_student_explorer.png")
     page.screenshot(path=shots / "08_student_notebook.png")
     expect(explorer.locator(".widget-slider")).to_have_count(5)
-    expect(explorer.locator(".widget-output")).to_have_text(stub_message())
-    expect(explorer.locator(".widget-output img")).to_have_count(0)
+    expect(explorer.locator(".course-explorer-status")).to_have_text(stub_message())
+    expect(explorer.locator("img.course-explorer-curves")).to_be_hidden()
     expect(explorer.locator("[data-mime-type='application/vnd.jupyter.stderr']")).to_have_count(0)
     assert "Traceback" not in explorer.inner_text()
     assert_no_news(page)

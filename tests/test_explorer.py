@@ -24,8 +24,9 @@ def small_data():
     return ex.Data(X[:500], y[:500], X[500:], y[500:], "synthetic: 500 training / 200 validation images")
 
 
-def make_explorer(fn, data, **settings):
-    return ex.Explorer(fn, ex.Settings(**{"train_size": 500, "epochs": 3, **settings}), loader=lambda name: data)
+def make_explorer(fn, data, background=False, **settings):
+    return ex.Explorer(fn, ex.Settings(**{"train_size": 500, "epochs": 3, **settings}), loader=lambda name: data,
+                       background=background)
 
 
 def test_slider_changes_retrain_and_redraw(ref, small_data):
@@ -162,9 +163,12 @@ def test_without_a_kernel_it_shows_a_few_short_lines_not_the_widget_repr(ref, sm
 
 
 def test_the_solution_notebook_keeps_the_explorers_widget_state():
-    """Solution 03 is saved with the explorer's state (its Output widget holds the curves), so that
-    JupyterLab shows the explorer before any cell is run; the cells that display widgets, whose model
-    ids are random, are tagged for nbval, and the student notebook carries no widget state."""
+    """Solution 03 is saved with the explorer's state (its Image widget holds the curves' PNG, its HTML
+    widget the summary), so that JupyterLab shows the explorer before any cell is run; the cells that
+    display widgets, whose model ids are random, are tagged for nbval, and the student notebook carries
+    no widget state."""
+    import base64
+
     import nbformat
 
     nb = nbformat.read(ROOT / "solutions" / "03_sgd.ipynb", as_version=4)
@@ -177,8 +181,12 @@ def test_the_solution_notebook_keeps_the_explorers_widget_state():
     assert out["data"]["text/plain"].startswith("Hyperparameter explorer (softmax_regression_epoch_l2)")
     top = state[out["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]]
     assert top["model_name"] == "VBoxModel"
-    outputs = [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
-    assert len(outputs) == 1 and ["image/png" in o.get("data", {}) for o in outputs[0]] == [True]
+    images = [m for m in state.values() if m["model_name"] == "ImageModel"]
+    assert len(images) == 1 and [b["path"] for b in images[0]["buffers"]] == [["value"]]
+    assert base64.b64decode(images[0]["buffers"][0]["data"]).startswith(b"\x89PNG")
+    status = [m["state"]["value"] for m in state.values() if m["model_name"] == "HTMLModel"
+              and "course-explorer-status" in m["state"].get("_dom_classes", [])]
+    assert len(status) == 1 and "validation accuracy" in status[0]
     student = nbformat.read(ROOT / "notebooks" / "03_sgd.ipynb", as_version=4)
     assert "widgets" not in student.metadata
 
@@ -197,3 +205,102 @@ def test_execute_in_place_saves_the_widget_state(tmp_path):
     model_id = nb.cells[0].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
     slider = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"][model_id]
     assert slider["model_name"] == "IntSliderModel" and slider["state"]["value"] == 7
+
+
+def test_the_curves_are_one_figure_redrawn_in_place(ref, small_data):
+    """A change redraws the same figure (no new one, none left open in pyplot) into a new PNG."""
+    import matplotlib.pyplot as plt
+
+    figures = plt.get_fignums()
+    explorer = make_explorer(ref["softmax_regression_epoch_l2"], small_data)
+    figure, first = explorer._curves.figure, bytes(explorer.image.value)
+    assert first.startswith(b"\x89PNG") and explorer.image.layout.display is None
+    assert "validation accuracy" in explorer.status.value and small_data.description in explorer.status.value
+    explorer.controls["epochs"].value = 6
+    assert explorer._curves.figure is figure and bytes(explorer.image.value) != first
+    assert [len(line.get_xdata()) for line in explorer._curves.lines.values()] == [6] * 4
+    assert plt.get_fignums() == figures
+
+
+def test_history_is_the_loss_after_each_epoch(ref, small_data):
+    """The curves score every epoch's weights (all in one product at the end): the same numbers as
+    scoring after each epoch."""
+    from course.search import evaluate_models
+
+    fn = ref["softmax_regression_epoch_l2"]
+    result = ex.train_and_score(ex.Settings(lr=0.3, batch=50, epochs=4, l2=1e-3, train_size=500), fn, small_data)
+    W, b = np.zeros((784, 10), np.float32), np.zeros(10, np.float32)
+    for epoch in range(4):
+        fn(small_data.X_train, small_data.y_train, W, b, lr=0.3, batch=50, l2=1e-3)
+        for split, X, y in (("train", small_data.X_train, small_data.y_train), ("val", small_data.X_val, small_data.y_val)):
+            loss, error = evaluate_models(X, y, W, b, 1, 10)
+            assert result.history[f"{split}_loss"][epoch] == pytest.approx(loss[0], rel=1e-5)
+            assert result.history[f"{split}_error"][epoch] == pytest.approx(error[0])
+
+
+def test_the_stub_message_replaces_the_curves(small_data):
+    def softmax_regression_epoch_l2(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        raise NotImplementedError
+
+    explorer = make_explorer(softmax_regression_epoch_l2, small_data)
+    assert explorer.image.layout.display == "none"
+    assert explorer.status.value.startswith("Write softmax_regression_epoch_l2 first")
+
+
+def gated(fn):
+    """``fn`` that records the learning rate of each call and waits for ``gate`` to open before it trains."""
+    calls, gate = [], __import__("threading").Event()
+
+    def softmax_regression_epoch_l2(X, y, W, b, lr=0.1, batch=100, l2=0.0):
+        calls.append(round(lr, 6))
+        assert gate.wait(20), "the test never opened the gate"
+        fn(X, y, W, b, lr=lr, batch=batch, l2=l2)
+
+    return softmax_regression_epoch_l2, calls, gate
+
+
+def test_changes_during_a_retrain_are_coalesced_to_the_latest(ref, small_data):
+    """In the background a change returns at once; the changes made while a retrain runs lead to one
+    more retrain, with the latest values, not one per change."""
+    fn, calls, gate = gated(ref["softmax_regression_epoch_l2"])
+    gate.set()
+    explorer = make_explorer(fn, small_data, epochs=1, background=True)   # one call per retrain
+    gate.clear()
+    explorer.controls["lr"].value = 0.2      # starts a retrain, which waits at the gate
+    for lr in (0.3, 0.5, 0.7):               # each returns at once: the retrain is still waiting
+        explorer.controls["lr"].value = lr
+    assert not explorer.wait(0.2)
+    gate.set()
+    assert explorer.wait(20)
+    assert calls == [0.1, 0.2, 0.7]
+    assert explorer.result.settings.lr == pytest.approx(0.7) and explorer.result.message is None
+    assert "lr=0.7" in explorer.status.value
+
+
+def test_a_retrain_is_not_repeated_when_the_slider_comes_back(ref, small_data):
+    fn, calls, gate = gated(ref["softmax_regression_epoch_l2"])
+    gate.set()
+    explorer = make_explorer(fn, small_data, epochs=1, background=True)
+    gate.clear()
+    explorer.controls["lr"].value = 0.2
+    explorer.controls["lr"].value = 0.3
+    explorer.controls["lr"].value = 0.2      # back to the value being trained
+    gate.set()
+    assert explorer.wait(20)
+    assert calls == [0.1, 0.2] and explorer.result.settings.lr == pytest.approx(0.2)
+
+
+def test_a_failure_in_the_background_is_one_line_and_the_explorer_goes_on(ref, small_data, monkeypatch):
+    explorer = make_explorer(ref["softmax_regression_epoch_l2"], small_data, background=True)
+
+    def broken(history):
+        raise RuntimeError("no more pixels")
+
+    real = explorer._curves.png
+    monkeypatch.setattr(explorer._curves, "png", broken)
+    explorer.controls["lr"].value = 0.5
+    assert explorer.wait(20)
+    assert explorer.status.value == "the explorer failed: RuntimeError: no more pixels"
+    monkeypatch.setattr(explorer._curves, "png", real)
+    explorer.controls["lr"].value = 0.3
+    assert explorer.wait(20) and "lr=0.3" in explorer.status.value

@@ -153,3 +153,81 @@ def test_labels_out_of_range_and_length_mismatch_are_refused(problem):
         search.train_many(X, np.where(y == 3, 12, y).astype(np.uint8), X_val, y_val, lrs=[0.1], l2s=[0.0], batch=10, epochs=[1])
     with pytest.raises(ValueError, match="X and y must have the same length, got 250 and 249"):
         search.train_many(X, y[:-1], X_val, y_val, lrs=[0.1], l2s=[0.0], batch=10, epochs=[1])
+
+
+def test_halving_keeps_the_better_part_and_trains_it_exactly(problem):
+    """Successive halving with reduction r: a cut after the first epoch count and after each one at least
+    r times the previous cut keeps the best ceil(n / r) of the models still training; their numbers are
+    those of the exhaustive run, and a stopped model's weights are those of one-at-a-time SGD for the
+    epochs it was trained."""
+    X, y, X_val, y_val = problem
+    lrs, l2s = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 0.3], [0.0, 1e-3, 0.0, 0.1, 0.0, 1e-2, 0.0]
+    epochs = [1, 2, 3, 5, 6]                 # with r = 2, the cuts come after 1, 2 and 5 epochs (not 3, not the last)
+    full = search.train_many(X, y, X_val, y_val, lrs=lrs, l2s=l2s, batch=16, epochs=epochs)
+    half = search.train_many(X, y, X_val, y_val, lrs=lrs, l2s=l2s, batch=16, epochs=epochs, reduction=2)
+    alive = np.arange(7)
+    for row, epoch in enumerate(epochs):
+        trained = np.flatnonzero(np.isfinite(half.val_loss[row]))
+        np.testing.assert_array_equal(trained, alive)
+        np.testing.assert_allclose(half.val_loss[row, alive], full.val_loss[row, alive], rtol=1e-5)
+        if epoch in (1, 2, 5):  # the best ceil(n / 2) by the exhaustive run's loss go on
+            best = np.sort(alive[np.argsort(full.val_loss[row, alive], kind="stable")[:int(np.ceil(len(alive) / 2))]])
+            assert (half.stopped_at[np.setdiff1d(alive, best)] == epoch).all()
+            assert ((half.stopped_at[best] == 0) | (half.stopped_at[best] > epoch)).all()
+            alive = best
+    assert [len(np.flatnonzero(np.isfinite(r))) for r in half.val_loss] == [7, 4, 2, 2, 1]
+    assert (half.stopped_at[alive] == 0).all() and (half.diverged_at == 0).all()
+    for c in (int(np.flatnonzero(half.stopped_at == 1)[0]), int(np.flatnonzero(half.stopped_at == 5)[0]), int(alive[0])):
+        W, b, _ = one_at_a_time(X, y, X_val, y_val, lrs[c], l2s[c], 16, half.stopped_at[c] or 6)
+        np.testing.assert_allclose(half.W[:, c], W, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(half.b[c], b, rtol=1e-4, atol=1e-5)
+    third = search.train_many(X, y, X_val, y_val, lrs=lrs, l2s=l2s, batch=16, epochs=epochs, reduction=3)
+    assert [len(np.flatnonzero(np.isfinite(r))) for r in third.val_loss] == [7, 3, 3, 1, 1]   # cuts after 1 and 3
+
+
+def test_halving_search_reports_what_it_dropped_and_when(problem):
+    X, y, X_val, y_val = problem
+    grid = dict(lrs=[0.03, 0.1, 0.3], l2s=[0.0, 1e-2], batches=[25, 50], epochs=[1, 2, 4])
+    full = search.search(X, y, X_val, y_val, **grid)
+    half = search.search(X, y, X_val, y_val, **grid, strategy="halving")
+    assert half.strategy == "halving" and full.strategy == "exhaustive" and not full.dropped.any()
+    assert len(half) == len(full) == 36
+    # per batch size: 6 runs to 1 epoch, 3 to 2 epochs, 2 to 4 epochs
+    assert [int((~half.dropped & (half.epochs == e)).sum()) for e in (1, 2, 4)] == [12, 6, 4]
+    assert np.isnan(half.val_loss[half.dropped]).all()
+    np.testing.assert_allclose(half.val_loss[~half.dropped], full.val_loss[~half.dropped], rtol=1e-5)
+    stopped = half.dropped & (half.epochs == 4)
+    assert set(half.dropped_at[stopped]) == {1, 2}
+    assert half.model_epochs() == 2 * (3 * 1 + 1 * 2 + 2 * 4) and full.model_epochs() == 2 * 6 * 4
+    assert not half.dropped[half.best()] and half.val_loss[half.best()] == np.nanmin(half.val_loss)
+    runs = half.runs()
+    assert len(runs) == 12 and sorted(r["stopped_after"] for r in runs) == [0] * 4 + [1] * 6 + [2] * 2
+    for run in runs:
+        assert len(run["epochs"]) == len(run["val_loss"]) == {0: 3, 1: 1, 2: 2}[run["stopped_after"]]
+    assert half.halving_table().splitlines()[1:] == [
+        f"     1           12            6 {np.nanmin(half.val_loss[half.epochs == 1]):13.4f}",
+        f"     2            6            2 {np.nanmin(half.val_loss[half.epochs == 2]):13.4f}",
+        f"     4            4            - {np.nanmin(half.val_loss[half.epochs == 4]):13.4f}"]
+    assert "stopped early by successive halving: 14 of 36 configurations never trained" in half.table()
+
+
+def test_halving_drops_diverged_models_at_once(problem):
+    X, y, X_val, y_val = problem
+    X, X_val = X * np.float32(100), X_val * np.float32(100)
+    run = search.train_many(X, y, X_val, y_val, lrs=[1e38, 0.1, 0.01, 1e38], l2s=[0.0] * 4, batch=50,
+                            epochs=[1, 2, 3], reduction=2)
+    assert list(run.diverged_at) == [1, 0, 0, 1] and np.isnan(run.val_loss[:, [0, 3]]).all()
+    assert (run.W[:, [0, 3]] == 0).all()
+    # of the two that did not diverge, the better half (one) goes on
+    assert sorted(run.stopped_at[[1, 2]]) == [0, 1] and np.isfinite(run.val_loss[2, [1, 2]]).sum() == 1
+
+
+def test_a_strategy_or_reduction_that_does_not_exist_is_refused(problem, monkeypatch):
+    X, y, X_val, y_val = problem
+    monkeypatch.setattr(search, "train_many", lambda *a, **k: pytest.fail("trained before checking the strategy"))
+    with pytest.raises(ValueError, match=r"strategy must be one of 'exhaustive', 'halving', got 'hyperband'"):
+        search.search(X, y, X_val, y_val, lrs=[0.1], l2s=[0.0], batches=[10], epochs=[1], strategy="hyperband")
+    monkeypatch.undo()
+    for reduction in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match=rf"reduction must be None or an integer >= 2, got {reduction}"):
+            search.train_many(X, y, X_val, y_val, lrs=[0.1], l2s=[0.0], batch=10, epochs=[1], reduction=reduction)
