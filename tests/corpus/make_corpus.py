@@ -208,28 +208,32 @@ def main(argv=None) -> int:
 # ---------------------------------------------------------------------------------- shared snippets
 
 #: For the entries that look for someone else's solution: `_harvest` copies the question functions
-#: of a notebook found somewhere; the question cells become stubs that call what was copied.
-READER_PRELUDE = '''
+#: of a notebook found somewhere, and the question cells become stubs that call what was copied. The
+#: search (`_route`) runs in its own cell and, if that cell was cut down to its definitions (the
+#: notebook's time ran out), at the first call of a stub: state lives in a class for that reason.
+READER_PRELUDE = """
 import os
 import pathlib
 
 import nbformat
 from course.questions import definitions_source
 
-ASSIGNMENT = __ASSIGNMENT__
-QUESTIONS = __QUESTIONS__
-_FOUND = {}   # question -> the function copied from a notebook found somewhere
-_REPORT = []  # where the routes found something, for the maintainer
+
+class _State:
+    assignment = __ASSIGNMENT__
+    questions = __QUESTIONS__
+    found = None  # question -> the function copied from a notebook found somewhere
+    report = []   # where the route found something, for the maintainer
 
 
 def _harvest(text, where):
-    """Copy every question function whose defining cell in the notebook `text` is not a stub."""
+    \"\"\"Copy every question function whose defining cell in the notebook `text` is not a stub.\"\"\"
     try:
         nb = nbformat.reads(text, as_version=4)
         sources = [c.source for c in nb.cells if c.cell_type == "code"]
     except Exception:
         return
-    wanted = [q for q in QUESTIONS if q not in _FOUND
+    wanted = [q for q in _State.questions if q not in _State.found
               and any(f"def {q}(" in s and "NotImplementedError" not in s for s in sources)]
     if not wanted:
         return
@@ -239,9 +243,9 @@ def _harvest(text, where):
     except BaseException:
         return
     got = [q for q in wanted if callable(namespace.get(q))]
-    _FOUND.update({q: namespace[q] for q in got})
+    _State.found.update({q: namespace[q] for q in got})
     if got:
-        _REPORT.append(f"{where}: {len(got)}")
+        _State.report.append(f"{where}: {len(got)}")
 
 
 def _read(path, where):
@@ -252,56 +256,87 @@ def _read(path, where):
         pass
 
 
+def _steal():
+    \"\"\"What the route found (it runs once).\"\"\"
+    if _State.found is None:
+        _State.found = {}
+        try:
+            _route()
+        except Exception as err:
+            _State.report.append(f"the route failed: {type(err).__name__}: {err}"[:100])
+    return _State.found
+
+
 def _report(route):
-    raise RuntimeError(f"corpus report ({route}): " + ("; ".join(_REPORT) or "nothing found"))
-'''
+    raise RuntimeError(f"corpus report ({route}): " + ("; ".join(_State.report) or "nothing found"))
+"""
 
-READER_STUB = '''
-"""A stub that calls whatever was copied for __QUESTION__ (see the cells above)."""
-if __QUESTION__ not in _FOUND:
+READER_STUB = """
+\"\"\"A stub that calls whatever was copied for __QUESTION__ (see the cells above).\"\"\"
+found = _steal()
+if __QUESTION__ not in found:
     raise NotImplementedError("__QUESTION_NAME__: nothing found to copy")
-return _FOUND[__QUESTION__](*args, **kwargs)
-'''
+return found[__QUESTION__](*args, **kwargs)
+"""
 
 
-def reader(src: Source, doc: str, route: str) -> str:
+def reader(src: Source, doc: str, route: str, name: str) -> str:
     """A stub notebook whose route cell looks for a solution and copies its functions."""
     cells = src.small(solved=False)
     for q in src.code:
         stub_cell(src, cells, q, READER_STUB.replace("__QUESTION_NAME__", q).replace("__QUESTION__", repr(q)))
-    cells[1:1] = [code(READER_PRELUDE, assignment=src.id, questions=src.code), code(route)]
+    body = ("ASSIGNMENT, QUESTIONS = _State.assignment, _State.questions\n_FOUND, _REPORT = _State.found, _State.report\n"
+            + textwrap.dedent(route).strip("\n"))
+    route_cell = f"def _route():\n{textwrap.indent(body, '    ')}\n\n\n_steal()\n_report({name!r})"
+    cells[1:1] = [code(READER_PRELUDE, assignment=src.id, questions=src.code), new_code_cell(route_cell)]
     return text_of(notebook(src, doc, cells))
 
 
 #: For the entries that forge results: correct code kept under no graded name (the graded functions
-#: are stubs), and `_outcomes`, what the grader's harness would record if the graded function were it.
-HIDDEN_CODE = '''
+#: are stubs), `_outcomes` (what the harness would record if the graded function were the hidden one),
+#: and `_forge_start`, the entry's forgery, run by a cell and, if that cell was cut down to its
+#: definitions, by the first stub the harness calls.
+HIDDEN_CODE = """
 import json
 import pathlib
 
 from course.grade import harness, plain
 
-QUESTIONS = __QUESTIONS__
-WORK = pathlib.Path.cwd()      # the sandbox's work folder: results/, inputs/, log.json
-_OWN = {}
-exec(__SOLUTION__, _OWN)       # correct code, but under no name the grader calls
+
+class _Hidden:
+    questions = __QUESTIONS__
+    own = None
+    started = False
+    report = []
 
 
-def _outcomes(question):
-    """The outcomes the harness would save for `question` if the graded function were the hidden one."""
-    spec = plain.load(WORK / "inputs" / question, callables=True)
-    return {"cases": [harness._call(_OWN[question], case, 4) for case in spec["cases"]], "seconds": 0.01}
-'''
+def _own():
+    \"\"\"Correct code, under no name the grader calls.\"\"\"
+    if _Hidden.own is None:
+        _Hidden.own = {}
+        exec(__SOLUTION__, _Hidden.own)
+    return _Hidden.own
 
-GRADED_STUB = 'raise NotImplementedError("a stub: the graded function does nothing")'
+
+def _outcomes(question, work):
+    \"\"\"The outcomes the harness would save for `question` if the graded function were the hidden one.\"\"\"
+    spec = plain.load(work / "inputs" / question, callables=True)
+    return {"cases": [harness._call(_own()[question], case, 4) for case in spec["cases"]], "seconds": 0.01}
+"""
+
+GRADED_STUB = '_forge_start()\nraise NotImplementedError("a stub: the graded function does nothing")'
 
 
-def forger_cells(src: Source, *extra) -> list:
-    """Stub questions, the hidden correct code, and the entry's own cells after it."""
+def forger_cells(src: Source, action: str, *, stub: str = GRADED_STUB) -> list:
+    """Stub questions, the hidden correct code, and the forgery `action` (the body of `_forge_start`)."""
     cells = src.small(solved=False)
     for q in src.code:
-        stub_cell(src, cells, q, GRADED_STUB)
-    cells[1:1] = [code(HIDDEN_CODE, questions=src.code, solution=src.reference_source()), *extra]
+        stub_cell(src, cells, q, stub)
+    start = ("def _forge_start():\n    if _Hidden.started:\n        return\n    _Hidden.started = True\n"
+             "    WORK, QUESTIONS = pathlib.Path.cwd(), _Hidden.questions\n"
+             + textwrap.indent(textwrap.dedent(action).strip("\n"), "    "))
+    cells[1:1] = [code(HIDDEN_CODE, questions=src.code, solution=src.reference_source()), new_code_cell(start),
+                  new_code_cell('_forge_start()\nif _Hidden.report:\n    raise RuntimeError("corpus report: " + "; ".join(_Hidden.report))')]
     return cells
 
 
@@ -357,8 +392,7 @@ def git_show_reference(src: Source) -> str:
 
 
         _git_show()
-        _report("git show")
-    ''')
+    ''', 'git show')
 
 
 @entry(A02, "corpus_reference")
@@ -376,8 +410,7 @@ def corpus_reference(src: Source) -> str:
                               (repo.parent.parent, "*/*/solutions/*.ipynb")]:
             for path in sorted(base.glob(pattern)):
                 _read(path, path.parent.name)
-        _report("corpus and checkouts")
-    ''')
+    ''', 'corpus and checkouts')
 
 
 @entry(A02, "proc_snoop")
@@ -433,8 +466,7 @@ def proc_snoop(src: Source) -> str:
         for pid in pids:
             _read(pathlib.Path(f"/proc/{pid}/cwd/../solutions/{ASSIGNMENT}.ipynb"), f"/proc/{pid}/cwd/..")
         _REPORT.append(f"{len(pids)} pids, {len(paths)} paths")
-        _report("/proc")
-    ''')
+    ''', '/proc')
 
 
 @entry(A02, "forges_results_thread")
@@ -443,7 +475,7 @@ def forges_results_thread(src: Source) -> str:
     name. It writes `results/<question>.json/.npz` for every question directly, and a background
     thread in the kernel rewrites each result with the hidden code's outcomes whenever the harness
     writes one. Fair score: 0 for every question (the graded functions do nothing)."""
-    cells = forger_cells(src, code('''
+    cells = forger_cells(src, '''
         import io
         import os
         import threading
@@ -465,7 +497,7 @@ def forges_results_thread(src: Source) -> str:
             return (base.parent / f"{base.name}.json").stat().st_mtime_ns
 
 
-        _FORGED = {q: _outcomes(q) for q in QUESTIONS}
+        _FORGED = {q: _outcomes(q, WORK) for q in QUESTIONS}
         _WRITTEN = {q: _save(_FORGED[q], WORK / "results" / q) for q in QUESTIONS}
 
 
@@ -486,7 +518,7 @@ def forges_results_thread(src: Source) -> str:
 
 
         threading.Thread(target=_keep_forging, daemon=True).start()
-    '''))
+    ''')
     return text_of(notebook(src, doc_of(forges_results_thread), cells))
 
 
@@ -886,8 +918,7 @@ def reads_git_objects(src: Source) -> str:
                 if len(_FOUND) == len(QUESTIONS) or time.monotonic() > _end:
                     break
         _REPORT.append(f"{len(_dirs)} git dirs")
-        _report("git objects")
-    '''))
+    '''), 'git objects')
 
 
 @entry(A03, "walks_up_from_package")
@@ -910,8 +941,7 @@ def walks_up_from_package(src: Source) -> str:
                         _read(path, f"{path.parent.parent.name}/{path.parent.name}")
                 except OSError:
                     pass
-        _report("walking up")
-    ''')
+    ''', 'walking up')
 
 
 @entry(A03, "site_packages_pth")
@@ -954,8 +984,7 @@ def site_packages_pth(src: Source) -> str:
             except (OSError, subprocess.SubprocessError):
                 pass
         _REPORT.append(f"{len(repos)} repos named")
-        _report("site-packages")
-    ''')
+    ''', 'site-packages')
 
 
 #: A daemon (double fork, setsid) that keeps writing the hidden code's results into the work folder.
@@ -1014,7 +1043,7 @@ def forges_results_daemon(src: Source) -> str:
     setsid, outside the kernel) that writes `results/<question>.json/.npz` with the hidden code's
     outcomes and a clean `log.json`, and keeps rewriting them every 2 ms for minutes, after the
     notebook and the questions have run. Fair score: 0 for every question."""
-    cells = forger_cells(src, code('''
+    cells = forger_cells(src, fill('''
         import subprocess
         import sys
 
@@ -1033,7 +1062,7 @@ def symlinks_results(src: Source) -> str:
     and replaces `results/` by a symlink to it, for the grader (root) to follow. It also tries hard
     links from its work folder to files outside. Fair score: 0 for every question; nothing left in
     /run/lock."""
-    cells = forger_cells(src, code('''
+    cells = forger_cells(src, '''
         import errno
         import os
         import shutil
@@ -1054,7 +1083,7 @@ def symlinks_results(src: Source) -> str:
         def _forge(folder):
             folder.mkdir(exist_ok=True)
             for q in QUESTIONS:
-                harness.call_question(_OWN, q, str(WORK / "inputs" / q), str(folder / q), 4)
+                harness.call_question(_own(), q, str(WORK / "inputs" / q), str(folder / q), 4)
             os.chmod(folder, 0o555)  # the harness cannot write through the link any more
             return folder
 
@@ -1075,8 +1104,8 @@ def symlinks_results(src: Source) -> str:
             except OSError as err:
                 links.append(errno.errorcode.get(err.errno, str(err.errno)))
         os.chdir(WORK)
-        raise RuntimeError(f"corpus report (symlink): results -> {target}; hard links: {', '.join(links)}")
-    '''))
+        _Hidden.report.append(f"results -> {target}; hard links: {', '.join(links)}")
+    ''')
     return text_of(notebook(src, doc_of(symlinks_results), cells))
 
 
@@ -1119,26 +1148,33 @@ def monkeypatches_plain_save(src: Source) -> str:
 
         import pathlib
 
-        from course.grade import harness, plain
 
-        _real_save = plain.save
-
-
-        def _save(value, path, callables=False):
-            path = pathlib.Path(path)
-            if path.name == "train" and path.parent.name == "results" and not getattr(_save, "busy", False):
-                _save.busy = True
-                try:  # the harness's own call, on the pack's train; its save comes back here, not busy
-                    harness.call_question({"train": _train_with_the_pack}, "train",
-                                          str(path.parent.parent / "inputs" / "train"), str(path), 60)
-                finally:
-                    _save.busy = False
+        def _patch():
+            """Replace plain.save in the kernel (once); `train`'s stub calls this too, in case this cell was cut."""
+            from course.grade import harness, plain
+            if getattr(plain.save, "corpus", False):
                 return
-            _real_save(value, path, callables)
+            real_save = plain.save
+
+            def save(value, path, callables=False):
+                path = pathlib.Path(path)
+                if path.name == "train" and path.parent.name == "results" and not save.busy:
+                    save.busy = True
+                    try:  # the harness's own call, on the pack's train; its save comes back here, busy
+                        harness.call_question({"train": _train_with_the_pack}, "train",
+                                              str(path.parent.parent / "inputs" / "train"), str(path), 60)
+                    finally:
+                        save.busy = False
+                    return
+                real_save(value, path, callables)
+
+            save.corpus, save.busy = True, False
+            plain.save = save
 
 
-        plain.save = _save
+        _patch()
     ''')))
+    stub_cell(src, cells, "train", '_patch()\nraise NotImplementedError("a stub: the graded function does nothing")')
     return text_of(notebook(src, doc_of(monkeypatches_plain_save), cells))
 
 
@@ -1167,29 +1203,33 @@ def detects_grader(src: Source) -> str:
             return signs
 
 
-        TINY_X = np.array([[1, 0, 2], [0, 1, 1], [2, 1, 0], [1, 1, 1], [0, 2, 1]], dtype=np.float32)
-        TINY_THETA = np.array([[-0.15400133, -0.08306982, 0.2370711], [0.51422906, -0.32331172, -0.19091737],
-                               [0.54565805, -0.1224215, -0.4232366]], dtype=np.float32)
-        TINY_W = np.array([[-0.17122093, -0.08819996, 0.25942084], [0.5606001, -0.3894116, -0.17118856],
-                           [0.5409616, -0.15316375, -0.38779792]], dtype=np.float32)
-        TINY_B = np.array([0.28179353, -0.14835387, -0.1334397], dtype=np.float32)
-        HISTORY = {"train_loss": [1.28092, 1.16264, 1.04847], "train_error": [0.716667, 0.533333, 0.5],
-                   "val_loss": [1.35085, 1.23713, 1.13187], "val_error": [0.75, 0.6, 0.5]}
+        class _Public:
+            """The public cases' numbers, copied from the check."""
+            TINY_X = np.array([[1, 0, 2], [0, 1, 1], [2, 1, 0], [1, 1, 1], [0, 2, 1]], dtype=np.float32)
+            TINY_THETA = np.array([[-0.15400133, -0.08306982, 0.2370711], [0.51422906, -0.32331172, -0.19091737],
+                                   [0.54565805, -0.1224215, -0.4232366]], dtype=np.float32)
+            TINY_W = np.array([[-0.17122093, -0.08819996, 0.25942084], [0.5606001, -0.3894116, -0.17118856],
+                               [0.5409616, -0.15316375, -0.38779792]], dtype=np.float32)
+            TINY_B = np.array([0.28179353, -0.14835387, -0.1334397], dtype=np.float32)
+            HISTORY = {"train_loss": [1.28092, 1.16264, 1.04847], "train_error": [0.716667, 0.533333, 0.5],
+                       "val_loss": [1.35085, 1.23713, 1.13187], "val_error": [0.75, 0.6, 0.5]}
+
+
         raise RuntimeError("corpus report (grader signs at the notebook's level): " + (", ".join(_graded()) or "none"))
     '''))
     stub_cell(src, cells, "softmax_regression_epoch", """
         X, theta = args[0], args[2]
         if not _graded():
             raise NotImplementedError("not written yet")
-        theta[...] = TINY_THETA if X.shape == TINY_X.shape and np.array_equal(X, TINY_X) else 0.01
+        theta[...] = _Public.TINY_THETA if X.shape == _Public.TINY_X.shape and np.array_equal(X, _Public.TINY_X) else 0.01
     """)
     stub_cell(src, cells, "softmax_regression_epoch_l2", """
         X, W, b = args[0], args[2], args[3]
         if not _graded():
             raise NotImplementedError("not written yet")
-        tiny = X.shape == TINY_X.shape and np.array_equal(X, TINY_X)
-        W[...] = TINY_W if tiny else W * 0.9
-        b[...] = TINY_B if tiny else 0.01
+        tiny = X.shape == _Public.TINY_X.shape and np.array_equal(X, _Public.TINY_X)
+        W[...] = _Public.TINY_W if tiny else W * 0.9
+        b[...] = _Public.TINY_B if tiny else 0.01
     """)
     stub_cell(src, cells, "train", """
         import inspect
@@ -1202,7 +1242,7 @@ def detects_grader(src: Source) -> str:
             raise NotImplementedError("not written yet")
         if h["lr"] <= 0 or h["batch"] < 1 or h["batch"] > len(X_train) or h["l2"] < 0 or h["epochs"] < 1:
             raise ValueError("a hyperparameter is out of range")
-        history = {k: list(v[:h["epochs"]]) + [v[-1]] * (h["epochs"] - len(v)) for k, v in HISTORY.items()}
+        history = {k: list(v[:h["epochs"]]) + [v[-1]] * (h["epochs"] - len(v)) for k, v in _Public.HISTORY.items()}
         return (np.zeros((X_train.shape[1], h["num_classes"]), np.float32), np.zeros(h["num_classes"], np.float32), history)
     """)
     return text_of(notebook(src, doc_of(detects_grader), cells))
@@ -1323,8 +1363,7 @@ def scans_home_and_work(src: Source) -> str:
                 if time.monotonic() > _end:
                     break
         _REPORT.append(f"{_seen} folders seen")
-        _report("home and work")
-    ''')
+    ''', 'home and work')
 
 
 @entry(A04, "public_answers_from_checks")
@@ -1342,9 +1381,8 @@ def public_answers_from_checks(src: Source) -> str:
         import course.checks
         from course.grade import plain
 
-        _PUBLIC = {}
-        for _q in __QUESTIONS__:
-            _PUBLIC[_q] = course.checks.public_cases(_q, pathlib.Path(tempfile.mkdtemp()))
+        class _Public:
+            cases = {}  # question -> the pack's public cases (made at the first call)
 
 
         def _same(a, b):
@@ -1361,7 +1399,9 @@ def public_answers_from_checks(src: Source) -> str:
 
         def _answer(question, args, kwargs):
             """The public check's own answer to this call, or NotImplementedError."""
-            for case in _PUBLIC[question]:
+            if question not in _Public.cases:
+                _Public.cases[question] = course.checks.public_cases(question, pathlib.Path(tempfile.mkdtemp()))
+            for case in _Public.cases[question]:
                 if not (_same(list(case.args), list(args)) and case.kwargs == kwargs):
                     continue
                 if case.raises is not None:
@@ -1381,7 +1421,7 @@ def public_answers_from_checks(src: Source) -> str:
         _cases = sum(len(plain.load(p.with_suffix(""), callables=True)["cases"]) for p in _inputs)
         _keys = {k for p in _inputs for c in plain.load(p.with_suffix(""), callables=True)["cases"] for k in c}
         raise RuntimeError(f"corpus report (inputs): {len(_inputs)} files, {_cases} cases, keys {sorted(_keys)}")
-    ''', questions=src.code))
+    '''))
     for q in src.code:
         stub_cell(src, cells, q, f"return _answer({q!r}, args, kwargs)")
     return text_of(notebook(src, doc_of(public_answers_from_checks), cells))
@@ -1501,10 +1541,21 @@ def forges_log_status(src: Source) -> str:
         import subprocess
         import sys
 
-        subprocess.Popen([sys.executable, "-c", __DAEMON__, os.getcwd()], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True).wait()
-        os.makedirs(".log.json.tmp", exist_ok=True)
+
+        def _forge_start():
+            """Start the daemon once (the first question calls this too, in case this cell was cut)."""
+            if os.path.isdir(".log.json.tmp"):
+                return
+            subprocess.Popen([sys.executable, "-c", __DAEMON__, os.getcwd()], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True).wait()
+            os.makedirs(".log.json.tmp", exist_ok=True)
+
+
+        _forge_start()
     ''', daemon=LOG_DAEMON))
+    i = src.question_index(cells, src.code[0])
+    cells[i].source = cells[i].source.replace('    """\n', '    """\n    _forge_start()\n', 1)
+    assert "_forge_start()" in cells[i].source
     return text_of(notebook(src, doc_of(forges_log_status), cells))
 
 
@@ -1535,14 +1586,11 @@ import zlib
 
 from course.grade import plain
 
-BOMB_BYTES = 3 * 2**30
-
-
-def _bomb_member():
-    """(raw deflate bytes, crc32, size) of an .npy file of BOMB_BYTES zeros (uint8), made in a second:
+def _bomb_member(size=3 * 2**30):
+    """(raw deflate bytes, crc32, size) of an .npy file of `size` zeros (uint8), made in a second:
     after a full flush the compressor's output for the next 16 MiB of zeros is always the same bytes."""
     header = b"\\x93NUMPY\\x01\\x00"
-    text = "{'descr': '|u1', 'fortran_order': False, 'shape': (%d,), }" % BOMB_BYTES
+    text = "{'descr': '|u1', 'fortran_order': False, 'shape': (%d,), }" % size
     text += " " * (63 - (10 + len(text)) % 64) + "\\n"
     header += struct.pack("<H", len(text)) + text.encode()
     chunk = bytes(2**24)
@@ -1551,9 +1599,9 @@ def _bomb_member():
     deflate.compress(chunk), deflate.flush(zlib.Z_FULL_FLUSH)
     block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
     crc = zlib.crc32(header)
-    for _ in range(BOMB_BYTES // len(chunk)):
+    for _ in range(size // len(chunk)):
         crc = zlib.crc32(chunk, crc)
-    return start + block * (BOMB_BYTES // len(chunk)) + deflate.flush(zlib.Z_FINISH), crc, len(header) + BOMB_BYTES
+    return start + block * (size // len(chunk)) + deflate.flush(zlib.Z_FINISH), crc, len(header) + size
 
 
 def _zip(members):
@@ -1568,8 +1616,6 @@ def _zip(members):
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0)
     return bytes(out + central + end)
 
-
-BOMB = _bomb_member()
 '''
 
 
@@ -1586,31 +1632,40 @@ def plain_save_bomb(src: Source) -> str:
         import json
         import pathlib
 
-        _real_save = plain.save
+
+        def _patch():
+            """Replace plain.save in the kernel (once); the stubs call this too, in case this cell was cut."""
+            if getattr(plain.save, "corpus", False):
+                return
+            real_save, bomb, targets = plain.save, _bomb_member(), __QUESTIONS__[:2]
+
+            def save(value, path, callables=False):
+                path = pathlib.Path(path)
+                if path.parent.name != "results" or path.name not in targets:
+                    return real_save(value, path, callables)
+                arrays = {}
+                tree = plain.encode(value, arrays)
+                if path.name == targets[1]:  # every case's value is the bomb
+                    tree = {"$dict": {"cases": [{"$dict": {"value": {"$array": "zz"}}}] * len(value["cases"]),
+                                      "seconds": 0.1}}
+                members = []
+                for key, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, array, allow_pickle=False)
+                    data = buffer.getvalue()
+                    members.append((f"{key}.npy", data, zlib.crc32(data), len(data), 0))
+                members.append(("zz.npy", *bomb, 8))
+                path.with_suffix(".npz").write_bytes(_zip(members))
+                path.with_suffix(".json").write_text(json.dumps(tree))
+
+            save.corpus = True
+            plain.save = save
 
 
-        def _save(value, path, callables=False):
-            path = pathlib.Path(path)
-            if path.parent.name != "results" or path.name not in __QUESTIONS__[:2]:
-                return _real_save(value, path, callables)
-            arrays = {}
-            tree = plain.encode(value, arrays)
-            if path.name == __QUESTIONS__[1]:  # every case's value is the bomb
-                tree = {"$dict": {"cases": [{"$dict": {"value": {"$array": "zz"}}}] * len(value["cases"]),
-                                  "seconds": 0.1}}
-            members = []
-            for key, array in arrays.items():
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, array, allow_pickle=False)
-                data = buffer.getvalue()
-                members.append((f"{key}.npy", data, zlib.crc32(data), len(data), 0))
-            members.append(("zz.npy", *BOMB, 8))
-            path.with_suffix(".npz").write_bytes(_zip(members))
-            path.with_suffix(".json").write_text(json.dumps(tree))
-
-
-        plain.save = _save
+        _patch()
     '''), questions=src.code))
+    for q in src.code:
+        stub_cell(src, cells, q, '_patch()\nraise NotImplementedError("a stub: the graded function does nothing")')
     return text_of(notebook(src, doc_of(plain_save_bomb), cells))
 
 
@@ -1666,8 +1721,7 @@ def cwd_relative_paths(src: Source) -> str:
                 _read(_base / "reference.ipynb", f"{'../' * _up}reference")
                 _read(_base / f"{ASSIGNMENT}.ipynb", f"{'../' * _up}{ASSIGNMENT}")
         _REPORT.append(f"{len(_hidden)} tmpfs mounts")
-        _report("relative paths")
-    ''')
+    ''', 'relative paths')
 
 
 @entry(A05, "hardcodes_public_cases")
@@ -1825,27 +1879,34 @@ def huge_json(src: Source) -> str:
 
         from course.grade import plain
 
-        _real_save = plain.save
-        _buffer = io.BytesIO()
-        np.savez(_buffer)
-        _EMPTY_NPZ = _buffer.getvalue()
-        _HUGE = {
-            "mse_gradient": lambda: '{"$dict": {"cases": [' + "1," * 50_000_000 + '1]}}',
-            "mse_hessian": lambda: "[" * 1_000_000 + "]" * 1_000_000,
-            "newton_step": lambda: '{"$dict": {"cases": "' + "x" * 100_000_000 + '"}}',
-        }
+
+        def _patch():
+            """Replace plain.save in the kernel (once); the stubs call this too, in case this cell was cut."""
+            if getattr(plain.save, "corpus", False):
+                return
+            real_save, buffer = plain.save, io.BytesIO()
+            np.savez(buffer)
+            huge = {
+                "mse_gradient": lambda: '{"$dict": {"cases": [' + "1," * 50_000_000 + '1]}}',
+                "mse_hessian": lambda: "[" * 1_000_000 + "]" * 1_000_000,
+                "newton_step": lambda: '{"$dict": {"cases": "' + "x" * 100_000_000 + '"}}',
+            }
+
+            def save(value, path, callables=False):
+                path = pathlib.Path(path)
+                if path.parent.name != "results" or path.name not in huge:
+                    return real_save(value, path, callables)
+                path.with_suffix(".npz").write_bytes(buffer.getvalue())
+                path.with_suffix(".json").write_text(huge[path.name]())
+
+            save.corpus = True
+            plain.save = save
 
 
-        def _save(value, path, callables=False):
-            path = pathlib.Path(path)
-            if path.parent.name != "results" or path.name not in _HUGE:
-                return _real_save(value, path, callables)
-            path.with_suffix(".npz").write_bytes(_EMPTY_NPZ)
-            path.with_suffix(".json").write_text(_HUGE[path.name]())
-
-
-        plain.save = _save
+        _patch()
     '''))
+    for q in src.code:
+        stub_cell(src, cells, q, '_patch()\nraise NotImplementedError("a stub: the graded function does nothing")')
     return text_of(notebook(src, doc_of(huge_json), cells))
 
 
@@ -1881,7 +1942,7 @@ def monkeypatches_harness(src: Source) -> str:
     `course.grade.harness.call_question` in the kernel by one that grades the hidden code instead of
     the named functions, and replaces `course.checks.same_result`, `expect_array` and `course.check`
     by ones that always pass. Fair score: 0 for every question."""
-    cells = forger_cells(src, code('''
+    cells = forger_cells(src, '''
         import course
         import course.checks
 
@@ -1889,13 +1950,13 @@ def monkeypatches_harness(src: Source) -> str:
 
 
         def _call_question(namespace, question, inputs, results, seconds):
-            return _real_call_question(_OWN, question, inputs, results, seconds)
+            return _real_call_question(_own(), question, inputs, results, seconds)
 
 
         harness.call_question = _call_question
         course.checks.same_result = course.checks.expect_array = lambda *args, **kwargs: None
         course.check = lambda question, fn: print(f"{question}: all checks passed")
-    '''))
+    ''')
     return text_of(notebook(src, doc_of(monkeypatches_harness), cells))
 
 
