@@ -215,9 +215,6 @@ READER_PRELUDE = """
 import os
 import pathlib
 
-import nbformat
-from course.questions import definitions_source
-
 
 class _State:
     assignment = __ASSIGNMENT__
@@ -228,6 +225,8 @@ class _State:
 
 def _harvest(text, where):
     \"\"\"Copy every question function whose defining cell in the notebook `text` is not a stub.\"\"\"
+    import nbformat  # imported here: no slow statement before this cell's definitions
+    from course.questions import definitions_source
     try:
         nb = nbformat.reads(text, as_version=4)
         sources = [c.source for c in nb.cells if c.cell_type == "code"]
@@ -300,8 +299,6 @@ HIDDEN_CODE = """
 import json
 import pathlib
 
-from course.grade import harness, plain
-
 
 class _Hidden:
     questions = __QUESTIONS__
@@ -320,6 +317,7 @@ def _own():
 
 def _outcomes(question, work):
     \"\"\"The outcomes the harness would save for `question` if the graded function were the hidden one.\"\"\"
+    from course.grade import harness, plain
     spec = plain.load(work / "inputs" / question, callables=True)
     return {"cases": [harness._call(_own()[question], case, 4) for case in spec["cases"]], "seconds": 0.01}
 """
@@ -333,7 +331,7 @@ def forger_cells(src: Source, action: str, *, stub: str = GRADED_STUB) -> list:
     for q in src.code:
         stub_cell(src, cells, q, stub)
     start = ("def _forge_start():\n    if _Hidden.started:\n        return\n    _Hidden.started = True\n"
-             "    WORK, QUESTIONS = pathlib.Path.cwd(), _Hidden.questions\n"
+             "    from course.grade import harness, plain\n    WORK, QUESTIONS = pathlib.Path.cwd(), _Hidden.questions\n"
              + textwrap.indent(textwrap.dedent(action).strip("\n"), "    "))
     cells[1:1] = [code(HIDDEN_CODE, questions=src.code, solution=src.reference_source()), new_code_cell(start),
                   new_code_cell('_forge_start()\nif _Hidden.report:\n    raise RuntimeError("corpus report: " + "; ".join(_Hidden.report))')]
