@@ -263,6 +263,9 @@ def _steal():
             _route()
         except Exception as err:
             _State.report.append(f"the route failed: {type(err).__name__}: {err}"[:100])
+        except BaseException:  # interrupted: the next call searches again
+            _State.found = None
+            raise
     return _State.found
 
 
@@ -330,9 +333,10 @@ def forger_cells(src: Source, action: str, *, stub: str = GRADED_STUB) -> list:
     cells = src.small(solved=False)
     for q in src.code:
         stub_cell(src, cells, q, stub)
-    start = ("def _forge_start():\n    if _Hidden.started:\n        return\n    _Hidden.started = True\n"
+    start = ("def _forge_start():\n    if _Hidden.started:\n        return\n"
              "    from course.grade import harness, plain\n    WORK, QUESTIONS = pathlib.Path.cwd(), _Hidden.questions\n"
-             + textwrap.indent(textwrap.dedent(action).strip("\n"), "    "))
+             + textwrap.indent(textwrap.dedent(action).strip("\n"), "    ")
+             + "\n    _Hidden.started = True  # last: an interrupted start is tried again by the next stub")
     cells[1:1] = [code(HIDDEN_CODE, questions=src.code, solution=src.reference_source()), new_code_cell(start),
                   new_code_cell('_forge_start()\nif _Hidden.report:\n    raise RuntimeError("corpus report: " + "; ".join(_Hidden.report))')]
     return cells
