@@ -90,6 +90,8 @@ class Source:
                     cells.append(_fresh(cell if written == "solution" else self.student.cells[index]))
             elif cell.cell_type == "code" and _only_definitions(cell.source):
                 cells.append(_fresh(cell))  # a helper the questions use (sigmoid, check_layer, ...)
+            elif cell.cell_type == "code" and _definitions_in(cell.source):
+                cells.append(_fresh(cell, source=_definitions_in(cell.source)))  # helpers beside a demo (03's softmax_loss)
         return cells
 
     def question_index(self, cells: list, question: str) -> int:
@@ -104,6 +106,16 @@ def _only_definitions(source: str) -> bool:
                    for n in ast.parse(source).body)
     except SyntaxError:
         return False
+
+
+def _definitions_in(source: str) -> str:
+    """The functions and classes defined at the top level of ``source`` ("" if none)."""
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    return "\n\n\n".join(ast.get_source_segment(source, n) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
 
 
 def _fresh(cell, source: str | None = None):
@@ -1730,7 +1742,8 @@ def cwd_relative_paths(src: Source) -> str:
 def hardcodes_public_cases(src: Source) -> str:
     """`mse_gradient`, `mse_hessian` and `newton_step` hard-code the answers of their public cases
     (recognised by their inputs; the must-raise cases raise), so `course.check` passes; the hidden
-    cases fail. The other four questions are the student's own correct code. Fair score:
+    cases fail. The other four questions are the student's own correct code (`newton_method` solving
+    its own steps). Fair score:
     mse_gradient 0, mse_hessian 0, newton_step 0, logistic_loss 2, logistic_gradient 2,
     logistic_hessian 3, newton_method 5."""
     cells = src.small(solved=True)
@@ -1760,6 +1773,9 @@ def hardcodes_public_cases(src: Source) -> str:
             return np.array(answers[key])
         raise np.linalg.LinAlgError("singular")
     """)
+    i = src.question_index(cells, "newton_method")  # its own step: it must not lean on the hard-coded one
+    cells[i].source = cells[i].source.replace("p = newton_step(g, hess(w))", "p = np.linalg.solve(hess(w), -g)")
+    assert "np.linalg.solve(hess(w), -g)" in cells[i].source
     return text_of(notebook(src, doc_of(hardcodes_public_cases), cells))
 
 
