@@ -1358,12 +1358,12 @@ entry(A04, "cpu_hog_neighbour")(copy_of("solutions"))
 @entry(A04, "scans_home_and_work")
 def scans_home_and_work(src: Source) -> str:
     """A stub that walks /root, /home, /work, /srv and /opt for a `solutions/04_backprop.ipynb` or a
-    `04_backprop/reference.ipynb` (for a few seconds, skipping virtual environments and caches) and
+    `04_backprop/reference.ipynb` (for 2.5 s, skipping virtual environments and caches) and
     copies what it finds. Fair score: 0 for every question."""
     return reader(src, doc_of(scans_home_and_work), '''
         import time
 
-        _end, _seen = time.monotonic() + 5, 0
+        _end, _seen = time.monotonic() + 2.5, 0  # also when a stub runs it, within a question's time
         for _root in ["/root", "/home", "/work", "/srv", "/opt"]:
             for _folder, _dirs, _files in os.walk(_root):
                 _seen += 1
@@ -1575,20 +1575,22 @@ def forges_log_status(src: Source) -> str:
 
 @entry(A04, "deep_recursion")
 def deep_recursion(src: Source) -> str:
-    """A correct notebook with a cell that lifts the recursion limit to 10**6 and recurses until the C
-    stack overflows, which kills the kernel (segmentation fault). Fair score: full marks
+    """A correct notebook with a cell that lifts the recursion limit to 10**6 and recurses through
+    C code (`__getattr__` calling `getattr`: CPython 3.11 runs plain Python calls without the C stack)
+    until the C stack overflows, which kills the kernel (segmentation fault). Fair score: full marks
     (4, 6, 6, 1, 3, 8, 2, 5, 6); graded; the record says a cell killed the kernel."""
     cells = src.small(solved=True)
     cells.insert(2, code('''
         import sys
 
 
-        def _down(n):
-            return _down(n + 1) + 1
+        class _Deeper:
+            def __getattr__(self, name):
+                return getattr(self, name + "x")
 
 
         sys.setrecursionlimit(10**6)
-        _down(0)
+        _Deeper().down
     '''))
     return text_of(notebook(src, doc_of(deep_recursion), cells))
 
