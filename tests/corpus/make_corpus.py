@@ -237,11 +237,14 @@ class _State:
 
 def _harvest(text, where):
     \"\"\"Copy every question function whose defining cell in the notebook `text` is not a stub.\"\"\"
-    import nbformat  # imported here: no slow statement before this cell's definitions
+    import json  # imported here: no slow statement before this cell's definitions
+    import nbformat
     from course.questions import definitions_source
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    try:  # no validation: it is slow, and a copied notebook need not be valid
+        cells = json.loads(text)["cells"]
+        sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                   for c in cells if c.get("cell_type") == "code"]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     except Exception:
         return
     wanted = [q for q in _State.questions if q not in _State.found
@@ -260,6 +263,8 @@ def _harvest(text, where):
 
 
 def _read(path, where):
+    if len(_State.found) == len(_State.questions):
+        return  # everything found already
     try:
         if path.is_file() and path.stat().st_size < 5_000_000:
             _harvest(path.read_text(encoding="utf-8", errors="replace"), where)
@@ -923,7 +928,7 @@ def reads_git_objects(src: Source) -> str:
 
         import time
 
-        _end = time.monotonic() + 6
+        _end = time.monotonic() + 3  # also when a stub runs it, within a question's time
         _dirs = _git_dirs()
         for _git in _dirs:
             for _blob in _blobs(_git):
@@ -1280,12 +1285,13 @@ def memory_hog_children(src: Source) -> str:
     graded; the sandbox as a whole must stay within its memory limit."""
     cells = src.small(solved=True)
     with_body(src, cells, "train", """
+        import mmap
         import os
         import time
         for _ in range(3):
             if os.fork() == 0:
-                try:
-                    hog = np.ones(1_600_000_000, dtype=np.uint8)  # touched: really resident
+                try:  # MAP_POPULATE: the kernel makes all of it resident at once
+                    hog = mmap.mmap(-1, 1_600_000_000, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
                     time.sleep(60)
                 finally:
                     os._exit(0)
