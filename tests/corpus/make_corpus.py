@@ -1289,25 +1289,29 @@ def slow_cell_before_definitions(src: Source) -> str:
 
 @entry(A03, "memory_hog_children")
 def memory_hog_children(src: Source) -> str:
-    """The epoch functions are correct; `train` forks three children that each fill 1.6 GB (under the
-    per-process 4 GiB address-space limit, 4.8 GB together) and hold it for up to a minute, while the
-    parent waits. Fair score: softmax_regression_epoch 4, softmax_regression_epoch_l2 4, train 0;
-    graded; the sandbox as a whole must stay within its memory limit."""
+    """The epoch functions are correct; the notebook's last cell forks three children that each make
+    1.6 GB resident (under the per-process 4 GiB address-space limit, 4.8 GB together) and hold it for
+    a minute, and `train` waits for ever. Fair score: softmax_regression_epoch 4,
+    softmax_regression_epoch_l2 4, train 0; graded; the sandbox as a whole must stay within its
+    memory limit."""
     cells = src.small(solved=True)
     with_body(src, cells, "train", """
+        import time
+        while True:
+            time.sleep(0.1)
+    """)
+    cells.append(code('''
         import mmap
         import os
-        import time
+
         for _ in range(3):
             if os.fork() == 0:
-                try:  # MAP_POPULATE: the kernel makes all of it resident at once
+                try:  # MAP_POPULATE: the kernel makes all of it resident
                     hog = mmap.mmap(-1, 1_600_000_000, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
                     time.sleep(60)
                 finally:
                     os._exit(0)
-        while True:
-            time.sleep(0.1)
-    """)
+    '''))
     return text_of(notebook(src, doc_of(memory_hog_children), cells))
 
 
