@@ -1343,13 +1343,13 @@ A04 = "04_backprop"
 @entry(A04, "cpu_hog")
 def cpu_hog(src: Source) -> str:
     """A stub that starts 16 busy-loop processes (each in a session of its own, ignoring SIGINT,
-    SIGTERM and SIGHUP, ending by themselves after two minutes), sleeps through most of the notebook's
-    time, and makes each question sleep 3 s before raising NotImplementedError, to keep its sandbox
+    SIGTERM and SIGHUP, ending by themselves after 90 s), sleeps through most of the notebook's
+    time, and makes each question sleep 2 s before raising NotImplementedError, to keep its sandbox
     busy while `cpu_hog_neighbour.ipynb` (a correct notebook) is graded beside it. Fair score: 0 for
     every question; the neighbour must lose nothing."""
     cells = src.small(solved=False)
     for q in src.code:
-        stub_cell(src, cells, q, 'time.sleep(3)\nraise NotImplementedError("a stub that takes its time")')
+        stub_cell(src, cells, q, 'time.sleep(2)\nraise NotImplementedError("a stub that takes its time")')
     cells.insert(2, code('''
         import os
         import signal
@@ -1361,7 +1361,7 @@ def cpu_hog(src: Source) -> str:
                     os.setsid()
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                         signal.signal(s, signal.SIG_IGN)
-                    end, spin = time.monotonic() + 120, 0
+                    end, spin = time.monotonic() + 90, 0
                     while time.monotonic() < end:
                         for _ in range(100_000):
                             spin += 1
