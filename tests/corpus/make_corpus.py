@@ -236,7 +236,7 @@ class _State:
 
 
 def _harvest(text, where):
-    \"\"\"Copy every question function whose defining cell in the notebook `text` is not a stub.\"\"\"
+    \"\"\"Copy every question function whose defining cell in the notebook `text` is the reference code (markers, no stub).\"\"\"
     import ast  # imported here: no slow statement before this cell's definitions
     import json
     try:  # plain JSON, no nbformat: it is slow to import and to validate, and fast matters here
