@@ -388,9 +388,9 @@ def test_a_notebook_with_a_slow_cell_gets_the_same_grade_every_time(tmp_path):
     assert len(records) == 10 and len(verdicts) == 1, verdicts
     record = records[0]
     assert sum(q["score"] for q in record["questions"].values()) == 10
-    assert record["notes"][0].startswith("cell 2 (of 31) ran past the notebook's 8 s (all cells together)")
+    assert record["notes"][0].startswith(f"cell 2 (of {len(nb.cells)}) ran past the notebook's 8 s (all cells together)")
     row = next(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
-    assert "cell 2 (of 31) ran past" in row["reason"]   # the reason column says what happened to the notebook
+    assert f"cell 2 (of {len(nb.cells)}) ran past" in row["reason"]   # the reason column says what happened to the notebook
 
 
 def test_gradebook_cells_never_run_as_spreadsheet_formulas():
