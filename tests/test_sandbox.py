@@ -75,13 +75,13 @@ def probe():
             "ways": {{w: sorted(os.listdir(w)) for w in {sorted(ways)!r}}}}}
 """])
     assert isinstance(value, dict), value
-    allowed_top = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "dev", "tmp", "sandbox"}
+    allowed_top = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "dev", "tmp", "sandbox", "exchange"}
     allowed_top |= {Path(p).parts[1] for p in sandbox.python_folders()}
     assert set(value["root"]) <= allowed_top, value["root"]
     assert value["seen"] == [], value["seen"]
     assert value["ways"] == {w: sorted(names) for w, names in ways.items()}
     assert value["writable"] == []
-    assert value["cwd"] == sandbox.SANDBOX_DIR and "submission.ipynb" in value["sandbox"]
+    assert value["cwd"] == sandbox.EXCHANGE_DIR and "submission.ipynb" in value["sandbox"]   # cases run in the exchange folder
     if WALLS.level == "bwrap-root":
         assert value["uid"] >= 200_000
     assert raw["sandbox"]["walls"]["level"] == WALLS.level
@@ -134,12 +134,12 @@ def probe():
 def test_strays_are_stopped_and_the_inputs_appear_only_for_the_questions():
     value, raw = probe(["""
 import os, subprocess
-SAW_INPUTS = os.path.exists("/sandbox/inputs")
+SAW_INPUTS = os.path.exists("/exchange/inputs") or os.path.exists("/sandbox/inputs")
 daemon = subprocess.Popen(["sleep", "1000"], start_new_session=True)
 def probe():
     alive = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     return {"saw_inputs": SAW_INPUTS, "daemon_alive": daemon.pid in alive and daemon.poll() is None,
-            "inputs_now": os.path.exists("/sandbox/inputs/probe.json")}
+            "inputs_now": os.path.exists("/exchange/inputs/probe.json")}
 """])
     assert value == {"saw_inputs": False, "daemon_alive": False, "inputs_now": True}, value
     assert any("left running were stopped" in n for n in raw["log"]["notes"])

@@ -5,7 +5,10 @@ question's function through :mod:`course.grade.harness`.
 ``config`` (``work``, ``result_fd``, ``questions``, ``notebook_seconds``, ``question_seconds``,
 ``output_bytes``, ``rlimits``, ``kill_strays``) and the files to lay out in the work folder
 (``submission.ipynb``, the data cache, and ``inputs/``, which appear only once the notebook's cells
-have run). It sends frames on ``result_fd``, a pipe the grader opened: ``started``, one ``result``
+have run, in the exchange folder). The exchange folder (``exchange`` in the config: a tmpfs of its
+own in the bubblewrap sandbox) holds what runner and harness pass each other; the runner empties it
+and lays it out again before it uses it, so a notebook that fills its disk or replaces its folders
+with links loses nothing but what it did itself. It sends frames on ``result_fd``, a pipe the grader opened: ``started``, one ``result``
 per question (the plain data the harness saved) and ``log`` (the last one counts). It makes itself
 non-dumpable first, so that the student's kernel, under the same uid, can neither read nor write
 its memory or its file descriptors.
@@ -25,6 +28,7 @@ import ctypes
 import json
 import os
 import resource
+import secrets
 import shutil
 import stat
 import sys
@@ -38,6 +42,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from ..questions import cell_definitions
 from . import channel, plain
+from .harness import fresh_call
 from .cgroup import kill_until_gone
 from .sandbox import pids_of
 
@@ -113,12 +118,13 @@ class Runner:
     def __init__(self, config: dict, files: dict[str, bytes]):
         self.config = config
         self.work = Path(config["work"])
+        self.exchange = Path(config.get("exchange") or self.work / "exchange")
         self.fd = config["result_fd"]
         self.inputs = {rel: data for rel, data in files.items() if rel.startswith("inputs/")}
         for rel, data in files.items():
             if rel not in self.inputs:
                 _write(self.work / rel, data)
-        for sub in ("home/mpl", "home/ipython", "home/runtime", "cache", "results", "tmp"):
+        for sub in ("home/mpl", "home/ipython", "home/runtime", "cache", "tmp"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         nb = nbformat.reads(files["submission.ipynb"].decode("utf-8"), as_version=4)
         self.cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -186,11 +192,10 @@ class Runner:
         cells = [(i, self.definitions[i]) for i in indexes if self.definitions[i].strip()]
         if not cells:
             return
-        spec, progress = self.work / "home" / ".definitions.json", self.work / "home" / ".definitions.progress"
+        folder = _emptied(self.exchange / "definitions")
+        spec, progress = folder / "cells.json", folder / "progress"
         spec.write_text(json.dumps(cells))
-        progress.unlink(missing_ok=True)
-        problem = kernel.run(f'__import__("course.grade.harness").grade.harness.run_definitions('
-                             f'globals(), {str(spec)!r}, {str(progress)!r})', DEFINITIONS_SECONDS)
+        problem = kernel.run(fresh_call("run_definitions", str(spec), str(progress)), DEFINITIONS_SECONDS)
         if problem:
             try:
                 culprit = int(progress.read_text())
@@ -205,17 +210,22 @@ class Runner:
 
     # -- the questions ------------------------------------------------------------------------
     def grade_questions(self, kernel: Kernel) -> None:
-        results = self.work / "results"
+        _emptied(self.exchange)
         for rel, data in self.inputs.items():
-            _write(self.work / rel, data)
+            _write(self.exchange / rel, data)
         while self.remaining:
             question = self.remaining[0]
             seconds = self.config["question_seconds"]
-            for suffix in (".json", ".npz"):
-                (results / f"{question}{suffix}").unlink(missing_ok=True)
-            problem = kernel.run(f'__import__("course.grade.harness").grade.harness.call_question('
-                                 f'globals(), {question!r}, {str(self.work / "inputs" / question)!r}, '
-                                 f'{str(results / question)!r}, {seconds})', seconds + QUESTION_GRACE)
+            name = f"{question}-{secrets.token_hex(8)}"   # a file name the notebook cannot know in advance
+            try:
+                results = _emptied(self.exchange / "results")
+            except OSError as err:  # something of the notebook's keeps replacing it
+                self.remaining.pop(0)
+                self.send_result(question, _plain_files({"missing": f"{question}: no results folder could be "
+                                                         f"laid out ({err.strerror}); the notebook kept replacing it"}))
+                continue
+            problem = kernel.run(fresh_call("call_question", question, str(self.exchange / "inputs" / question),
+                                            str(results / name), seconds), seconds + QUESTION_GRACE)
             self.remaining.pop(0)
             if problem:
                 what = ("killed the kernel" if problem == "dead"
@@ -223,7 +233,7 @@ class Runner:
                 self.send_result(question, _plain_files({"died": f"{question} {what}"}))
                 self.note(f"question {question} {what}; the next questions were graded in a fresh kernel")
                 raise Restart
-            self.send_result(question, _read_result(results, question))
+            self.send_result(question, _read_result(results, name, question))
 
     def stop_strays(self, kernel: Kernel) -> None:
         """Stop every process the notebook left running (daemons, forks): only the runner, its
@@ -241,7 +251,7 @@ class Runner:
         while self.remaining and self.log["kernels"] < MAX_KERNELS:
             self.log["kernels"] += 1
             kernel = Kernel(str(self.work), self.config["output_bytes"])
-            shutil.rmtree(self.work / "inputs", ignore_errors=True)  # the cells never see the questions' inputs
+            _emptied(self.exchange)  # the cells never see the questions' inputs
             try:
                 with kernel:
                     self.run_cells(kernel, first)
@@ -268,14 +278,17 @@ def _plain_files(value) -> tuple[bytes, bytes]:
     return tree, plain.npz_bytes(arrays)
 
 
-def _read_result(results: Path, question: str) -> tuple[bytes, bytes]:
+def _read_result(results: Path, name: str, question: str) -> tuple[bytes, bytes]:
     """The two files the harness saved, read without following links and with a size bound
     (whatever the kernel did to the folder); a "missing" result when they are not there."""
-    dir_fd = os.open(results, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        dir_fd = os.open(results, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as err:
+        return _plain_files({"missing": f"{question}: no result was saved (its folder: {err.strerror})"})
     try:
         parts = []
         for suffix in (".json", ".npz"):
-            fd = os.open(f"{question}{suffix}", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            fd = os.open(f"{name}{suffix}", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
             with open(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                     raise OSError("not a regular file")
@@ -287,6 +300,20 @@ def _read_result(results: Path, question: str) -> tuple[bytes, bytes]:
         return _plain_files({"missing": f"{question}: no result was saved ({err.strerror or err})"})
     finally:
         os.close(dir_fd)
+
+
+def _emptied(folder: Path) -> Path:
+    """``folder`` as an empty directory of its own, whatever the notebook put there (a file, a
+    link, a full folder)."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return folder
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -44,6 +44,9 @@ from ..execute import PINNED_ENV
 
 #: Where the work folder is inside the bubblewrap sandbox (the same for every submission).
 SANDBOX_DIR = "/sandbox"
+#: The runner's and harness's folder (inputs, results), a tmpfs of its own that the runner empties before use.
+EXCHANGE_DIR = "/exchange"
+EXCHANGE_BYTES = 192 * 2**20
 PACKAGE_DIR = Path(__file__).resolve().parents[1]   # the `course` package folder
 _SETPRIV_DROP = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
 _ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts"]
@@ -112,6 +115,7 @@ def _bwrap_command(level: str, uid: int | None, folder_bytes: int) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev"]
     for target in ("/tmp", "/dev/shm", SANDBOX_DIR):
         args += ["--size", str(folder_bytes), "--perms", "1777", "--tmpfs", target]
+    args += ["--size", str(EXCHANGE_BYTES), "--perms", "1777", "--tmpfs", EXCHANGE_DIR]
     made: set[str] = set()
     for folder in python_folders():
         parents = list(reversed(Path(folder).parents))[1:]  # below "/"
@@ -265,6 +269,7 @@ def run(files: dict[str, bytes], config: dict, limits: Limits, n_questions: int)
             work = str(host_work)
         read_end, write_end = os.pipe()
         runner_config = {**config, "work": work, "result_fd": write_end,
+                         "exchange": EXCHANGE_DIR if found.level.startswith("bwrap") else f"{work}/exchange",
                          "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": int(wall) + 10,
                                      "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_CORE": 0,
                                      **({"RLIMIT_NPROC": limits.processes} if found.level != "none" else {})},

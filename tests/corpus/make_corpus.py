@@ -603,13 +603,13 @@ def fools_comparisons(src: Source) -> str:
             grad[np.arange(len(y)), y] -= 1
             return grad / Z.dtype.type(len(y))
     '''))
-    with_body(src, cells, "softmax", "return np.zeros_like(Z).view(_SaysEqual)")
+    with_body(src, cells, "softmax", "return np.zeros_like(H).view(_SaysEqual)")
     with_body(src, cells, "softmax_loss", """
-        shifted = Z - Z.max(axis=1, keepdims=True)
+        shifted = H - H.max(axis=1, keepdims=True)
         log_sum_exp = np.log(np.exp(shifted).sum(axis=1))
-        return np.asarray(np.mean(log_sum_exp - shifted[np.arange(Z.shape[0]), y]))  # a 0-d array
+        return np.asarray(np.mean(log_sum_exp - shifted[np.arange(H.shape[0]), y]))  # a 0-d array
     """)
-    with_body(src, cells, "softmax_loss_grad", "return _FlipFlop(_gradient(Z, y))")
+    with_body(src, cells, "softmax_loss_grad", "return _FlipFlop(_gradient(H, y))")
     with_body(src, cells, "softmax_regression_grad", "return (X.T @ _gradient(X @ theta, y)).astype(np.float16)")
     return text_of(notebook(src, doc_of(fools_comparisons), cells))
 
@@ -637,16 +637,16 @@ def odd_values(src: Source) -> str:
             shifted = np.exp(Z - Z.max(axis=1, keepdims=True))
             return shifted / shifted.sum(axis=1, keepdims=True)
     '''))
-    with_body(src, cells, "softmax", "return _probabilities(Z).tolist()")
+    with_body(src, cells, "softmax", "return _probabilities(H).tolist()")
     with_body(src, cells, "softmax_loss", """
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        loss = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(Z.shape[0]), y])
+        shifted = H - H.max(axis=1, keepdims=True)
+        loss = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(H.shape[0]), y])
         return np.array(loss, dtype=object)
     """)
     with_body(src, cells, "softmax_loss_grad", """
-        grad = _probabilities(Z)
-        grad[np.arange(Z.shape[0]), y] -= 1
-        return _ArrayDict(grad / Z.dtype.type(Z.shape[0]))
+        grad = _probabilities(H)
+        grad[np.arange(H.shape[0]), y] -= 1
+        return _ArrayDict(grad / H.dtype.type(H.shape[0]))
     """)
     with_body(src, cells, "softmax_regression_grad", "return np.full(theta.shape, np.nan, theta.dtype)")
     return text_of(notebook(src, doc_of(odd_values), cells))
@@ -662,13 +662,13 @@ def helpers_answer(src: Source) -> str:
     cells = src.small(solved=True)
     with_body(src, cells, "softmax_loss", """
         from course.search import evaluate_models
-        k = Z.shape[1]
-        losses, _ = evaluate_models(Z, y, np.eye(k, dtype=Z.dtype), np.zeros(k, Z.dtype), 1, k)
-        return Z.dtype.type(losses[0])
+        k = H.shape[1]
+        losses, _ = evaluate_models(H, y, np.eye(k, dtype=H.dtype), np.zeros(k, H.dtype), 1, k)
+        return H.dtype.type(losses[0])
     """)
     with_body(src, cells, "softmax_loss_grad", """
         from course.gradcheck import numerical_gradient
-        return numerical_gradient(lambda logits: softmax_loss(logits, y), Z).astype(Z.dtype)
+        return numerical_gradient(lambda logits: softmax_loss(logits, y), H).astype(H.dtype)
     """)
     with_body(src, cells, "softmax_regression_grad", """
         Z = softmax(X @ theta)
