@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import warnings
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -89,8 +90,10 @@ def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None
     except UnicodeDecodeError:
         return None, "not a notebook: the file is not UTF-8 text"
     try:
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
+        with warnings.catch_warnings():  # duplicate cell ids: nbformat repairs them, and says so on stderr
+            warnings.simplefilter("ignore", nbformat.warnings.DuplicateCellId)
+            nb = nbformat.reads(text, as_version=4)
+            nbformat.validate(nb)
     except nbformat.ValidationError as err:
         where = "/".join(map(str, getattr(err, "absolute_path", []) or [])) or "the top level"
         return None, f"not a notebook nbformat accepts: at {where}, {_first_line(err.message)}"
