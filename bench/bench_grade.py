@@ -4,8 +4,12 @@ sequential run (1 worker) of the same grader on the same kind of notebooks.
     python bench/bench_grade.py [--assignment 02_softmax_regression] [--n 100] [--n-sequential 30]
 
 The class is copies of the reference solution and of broken variants (half each): from the
-test corpus when the assignment has one, else the untouched student notebook. Target (issue 6): 100 submissions in at most 5 minutes with 2 workers on a 2-core
-machine. The sequential run grades fewer notebooks (default 30) and is compared per minute.
+test corpus when the assignment has one, else the untouched student notebook. Target: 100
+submissions of 03_sgd in at most 5 minutes with 2 workers on a 2-core machine, every protection
+of the sandbox in force (bubblewrap's allow-list root, namespaces, a fresh uid, a cgroup per
+submission). The sequential run grades fewer notebooks (default 30) and is compared per minute.
+It also times the start-up of one sandbox (until the runner can import itself) beside the
+previous sandbox (unshare's namespaces with the host's root hidden by mounts, as before bubblewrap).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, table  # noqa: E402
 
-from course.grade import Limits, grade, protections  # noqa: E402
+from course.grade import Limits, grade, sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = ["untouched", "partly_solved", "nan_and_wrong_shape", "renamed_function", "wrong_signature",
@@ -54,6 +58,26 @@ def make_class(folder: Path, assignment: str, n: int) -> dict[str, float]:
     return totals
 
 
+def startup_seconds(rounds: int = 10) -> tuple[float, float | None]:
+    """Median seconds to start a sandbox that imports the runner: this one, and the previous one
+    (unshare's network, PID and mount namespaces; None where unshare cannot make them)."""
+    import statistics
+    import subprocess
+    env = sandbox._environment("/tmp")
+    new = [*sandbox._command(sandbox.walls().level, 65534 if os.geteuid() == 0 else None, 2**20),
+           *sandbox.RUNNER[:-2], "-c", "import course.grade.runner"]
+    old = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
+           *sandbox.RUNNER[:-2], "-c", "import course.grade.runner"]
+    times = {"new": [], "old": []}
+    for _ in range(rounds):
+        for name, command in (("new", new), ("old", old)):
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, env=env, cwd="/")
+            if done.returncode == 0:
+                times[name].append(time.perf_counter() - start)
+    return statistics.median(times["new"]), (statistics.median(times["old"]) if times["old"] else None)
+
+
 def run(folder: Path, assignment: str, workers: int, expected: dict[str, float]) -> float:
     out = folder.parent / f"out-{folder.name}-{workers}"
     start = time.perf_counter()
@@ -67,7 +91,7 @@ def run(folder: Path, assignment: str, workers: int, expected: dict[str, float])
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--assignment", default="02_softmax_regression")
+    parser.add_argument("--assignment", default="03_sgd")
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--n-sequential", type=int, default=30)
     args = parser.parse_args()
@@ -82,14 +106,17 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rate_par, rate_seq = args.n / t_par * 60, args.n_sequential / t_seq * 60
+    start_new, start_old = startup_seconds()
     print(f"{machine()}; load average {load_before:.1f} before, {load_after:.1f} after")
     print(f"assignment {args.assignment}; every submission got its expected grade\n")
     print(table(["run", "submissions", "time", "per minute", "target", "ratio"], [
         [f"course grade, 2 workers", args.n, f"{t_par:.0f} s", f"{rate_par:.1f}",
          f"{args.n} in <= 300 s", f"{rate_par / rate_seq:.2f}x the sequential rate"],
         ["course grade, 1 worker (sequential peer)", args.n_sequential, f"{t_seq:.0f} s", f"{rate_seq:.1f}", "", "1x"],
+        ["one sandbox's start-up (median of 10, until the runner imports)", 1, f"{start_new:.2f} s", "", "",
+         f"previous sandbox (unshare + mounts): {start_old:.2f} s" if start_old else "previous sandbox: not available"],
     ]))
-    print("\nprotections in force:\n  " + "\n  ".join(protections(Limits(), 3)))
+    print("\nprotections in force:\n  " + "\n  ".join(sandbox.protections(Limits(), 3, sandbox.walls())))
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _fetch(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import Limits, grade, protections
+    from .grade import Limits, grade
     limits = Limits(notebook_seconds=args.timeout, question_seconds=args.question_timeout)
     records = grade(args.submissions, args.assignment, args.out, solutions=args.solutions, workers=args.workers,
                     limits=limits, regrade=args.regrade, cluster=args.cluster, seed=args.seed,
@@ -92,7 +92,11 @@ def _grade(args) -> int:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
     print(f"{len(records)} submission(s) in {args.out}/gradebook.csv: "
           + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
-    print("protections in force:\n  " + "\n  ".join(records[0]["protections"] if records else protections(limits, 0)))
+    started = [r for r in records if r.get("walls") and r["status"] != "error"]
+    if started:  # as recorded by a sandbox that really started (each record keeps its own)
+        print("protections in force:\n  " + "\n  ".join(started[-1]["protections"]))
+    else:
+        print("protections: no sandbox has started (see the reason column)")
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .idx import IDXFormatError, read_idx, write_idx
+from .guard import refuses_while_grading
 
 __all__ = ["DATASETS", "DataError", "DownloadError", "Labelled", "Source", "cache_dir",
            "download", "load_dataset", "load_sample", "read_image_label_pair", "resolve"]
@@ -116,6 +117,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("COURSE_CACHE_DIR") or pooch.os_cache("course-pack"))
 
 
+@refuses_while_grading
 def load_dataset(name: str = "mnist", split: str = "train", *, source: str | None = None,
                  data_dir: str | os.PathLike | None = None, flat: bool = True, raw: bool = False,
                  fallback: str | None = None, verbose: bool = True) -> Labelled:
@@ -188,6 +190,7 @@ def resolve(name: str = "mnist", split: str = "train", *, source: str | None = N
     return _from_cache(dataset, split, kind="download")
 
 
+@refuses_while_grading
 def read_image_label_pair(images_path: str | os.PathLike,
                           labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read and cross-check an images file and its labels file.
@@ -251,6 +254,7 @@ def download(name: str = "mnist", dest: str | os.PathLike | None = None, *,
     return paths
 
 
+@refuses_while_grading
 def load_sample(split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The embedded sample of real MNIST: uint8 images (N, 28, 28) and uint8 labels (N,).
 

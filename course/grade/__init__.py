@@ -5,7 +5,9 @@ One job per module:
 * :mod:`~course.grade.assignment`: questions, cases (public and hidden) and reference answers of
   ``solutions/<ID>.ipynb``, and the judgement of a submission's results;
 * :mod:`~course.grade.plain`: the plain-data format (JSON + .npz, no pickle) that crosses the sandbox wall;
-* :mod:`~course.grade.sandbox` (host side) and :mod:`~course.grade.jail` (inside): namespaces, uid, rlimits, timeouts;
+* :mod:`~course.grade.sandbox`: the walls (bubblewrap's allow-list root, namespaces, a fresh uid), with
+  :mod:`~course.grade.cgroup` (limits for the sandbox as a whole) and :mod:`~course.grade.channel`
+  (the pipes between grader and runner);
 * :mod:`~course.grade.runner` and :mod:`~course.grade.harness`: what runs inside (the notebook in a
   fresh kernel, then each question's function on the grader's inputs);
 * :mod:`~course.grade.worker`: one submission, as an executor runs it;

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import warnings
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -46,8 +47,7 @@ def collect(paths: list[Path]) -> list[Submission]:
             with zipfile.ZipFile(path) as z:
                 for info in z.infolist():
                     if info.filename.endswith(".ipynb") and "__MACOSX" not in info.filename and not info.is_dir():
-                        data = z.read(info) if info.file_size <= MAX_NOTEBOOK_BYTES else b""
-                        found.append((info.filename, path.parent, info.file_size, lambda d=data: d))
+                        found.append((info.filename, path.parent, info.file_size, lambda z=path, i=info: _unzip(z, i)))
         elif path.is_file():
             found.append((path.name, path.parent, path.stat().st_size, path.read_bytes))
         else:
@@ -71,20 +71,40 @@ def collect(paths: list[Path]) -> list[Submission]:
     return subs
 
 
+def _unzip(path: Path, info: zipfile.ZipInfo) -> bytes:
+    """One member of a zip file, read at most to the size it declares (a damaged member: OSError)."""
+    try:
+        with zipfile.ZipFile(path) as z, z.open(info) as f:
+            return f.read(MAX_NOTEBOOK_BYTES + 1)
+    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError, RuntimeError) as err:
+        raise OSError(0, f"a damaged zip entry ({type(err).__name__}: {_first_line(str(err))})") from None
+
+
 def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
-    """The notebook in ``data``, or None and one line saying why it is not a notebook."""
+    """The notebook in ``data`` (converted to nbformat 4), or None and one line saying why it is
+    not a notebook the grader can run: not UTF-8 JSON, or not valid against nbformat's schema."""
     if not data.strip():
         return None, "not a notebook: the file is empty"
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None, "not a notebook: the file is not UTF-8 text"
+    try:
+        with warnings.catch_warnings():  # duplicate cell ids: nbformat repairs them, and says so on stderr
+            warnings.simplefilter("ignore", nbformat.warnings.DuplicateCellId)
+            nb = nbformat.reads(text, as_version=4)
+            nbformat.validate(nb)
+    except nbformat.ValidationError as err:
+        where = "/".join(map(str, getattr(err, "absolute_path", []) or [])) or "the top level"
+        return None, f"not a notebook nbformat accepts: at {where}, {_first_line(err.message)}"
     except Exception as err:  # nbformat raises several kinds for bad JSON and bad structure
-        first = str(err).strip().splitlines()[0][:150] if str(err).strip() else type(err).__name__
-        return None, f"not a notebook ({type(err).__name__}: {first})"
-    if not isinstance(nb.get("cells"), list):
-        return None, "not a notebook: no list of cells"
+        return None, f"not a notebook ({type(err).__name__}: {_first_line(str(err))})"
     return nb, None
+
+
+def _first_line(text: str) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0][:150] if lines else "no details"
 
 
 def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path = Path("solutions"),
@@ -93,7 +113,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
     """Grade the submissions in ``paths`` against ``solutions/<assignment_id>.ipynb`` into ``out``.
 
     Returns the records of every submission graded in ``out`` (this run's and earlier runs').
-    See docs/instructors.md for the files written.
+    Whatever a submission holds, it gets its own record; see docs/instructors.md for the files written.
     """
     from tqdm import tqdm
 
@@ -105,12 +125,11 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         subs = collect(paths)
         code_ids = [q.id for q in assignment.code]
         manual = {q.id: float(q.points) for q in assignment.manual}
-        protections = sandbox.protections(limits, len(code_ids))
-        settings["protections"] = protections
         report.write_atomic(out / "grading.json", json.dumps(settings, indent=1))
+        os.chmod(out, 0o700)  # grades and hidden-case messages are the instructor's alone
         records = _load_records(out)
-        hide = sorted({str(Path(solutions).resolve()), str(out), *(str(s.folder) for s in subs)})
         inputs = {**assignment.inputs(), **_sample_cache()}
+        secrets = (assignment.solution.resolve(), assignment.solution.resolve().parents[1] / ".git")
         todo = []
         for sub in subs:
             digest = hashlib.sha256(sub.data or b"").hexdigest()
@@ -119,7 +138,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
                 continue
             nb, problem = (None, f"not read: {sub.problem}") if sub.data is None else read_notebook(sub.data)
             if nb is None:
-                _finish(out, records, _record(sub, digest, assignment, "invalid", problem, {}, {}, protections))
+                _finish(out, records, _record(sub, digest, assignment, "invalid", problem, {}, {}, None))
             else:
                 todo.append((sub, digest, nb))
 
@@ -135,7 +154,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         try:
             futures = {}
             for sub, digest, nb in todo:
-                job = {"notebook": sub.data, "questions": code_ids, "limits": asdict(limits), "hide": hide}
+                job = {"notebook": sub.data, "questions": code_ids, "limits": asdict(limits)}
                 futures[executor.submit(execute_submission, job, shipped_inputs)] = (sub, digest, nb)
             with tqdm(total=len(futures), unit="notebook", disable=not progress, desc=f"grading {assignment_id}") as bar:
                 pending = set(futures)
@@ -143,16 +162,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         sub, digest, nb = futures[future]
-                        answers = written.collect_answers(nb, list(manual))
-                        try:
-                            raw = future.result()
-                        except Exception as err:  # the worker itself failed: say so, keep going
-                            record = _record(sub, digest, assignment, "error",
-                                             f"the grader failed to run it: {type(err).__name__}: {err}"[:300],
-                                             {}, answers, protections)
-                        else:
-                            record = _judge(sub, digest, assignment, raw, answers, protections)
-                        _finish(out, records, record)
+                        _finish(out, records, _graded_record(future, sub, digest, nb, assignment, manual, limits, secrets))
                         finish_all()
                         bar.update()
         except BaseException:
@@ -171,6 +181,28 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         return list(records.values())
     finally:
         assignment.close()
+
+
+def _graded_record(future, sub, digest, nb, assignment: Assignment, manual: dict, limits, secrets) -> dict:
+    """The record of one submission whose sandbox has finished: every step guarded, so that
+    whatever the notebook holds, it gets a record with a reason and the class goes on."""
+    try:
+        answers = written.collect_answers(nb, list(manual))
+    except Exception as err:  # a notebook odd enough to defeat the answer reader: no answers
+        answers = {q: None for q in manual}
+        answer_note = [f"its written answers could not be read ({type(err).__name__})"]
+    else:
+        answer_note = []
+    try:
+        raw = future.result()
+    except Exception as err:  # the worker itself failed: say so, keep going
+        return _record(sub, digest, assignment, "error", f"the grader failed to run it: {type(err).__name__}: {err}"[:300],
+                       {}, answers, None, answer_note)
+    try:
+        return _judge(sub, digest, assignment, raw, answers, limits, answer_note, secrets)
+    except Exception as err:  # a bug of the grader's, met on this submission only
+        return _record(sub, digest, assignment, "error", f"the grader could not judge it: {type(err).__name__}: "
+                       f"{_first_line(str(err))}", {}, answers, None, answer_note)
 
 
 def _sample_cache() -> dict[str, bytes]:
@@ -229,19 +261,21 @@ def _finish(out: Path, records: dict, record: dict) -> None:
 
 
 def _record(sub: Submission, digest: str, assignment: Assignment, status: str, reason: str,
-            questions: dict, answers: dict, protections: list[str], notes=(), extra=None) -> dict:
+            questions: dict, answers: dict, protections: list[str] | None, notes=(), extra=None) -> dict:
     if not questions:  # nothing ran: every code question gets 0 with the submission's reason
         questions = {q.id: {"points": float(q.points), "score": 0.0, "reason": "not graded", "cases": []}
                      for q in assignment.code}
     return {"submission": sub.name, "sha256": digest, "assignment": assignment.id, "status": status,
             "reason": reason, "questions": questions, "max_total": assignment.max_points,
             "manual_points": {q.id: float(q.points) for q in assignment.manual}, "answers": answers,
-            "notes": list(notes), "protections": protections,
+            "notes": list(notes), "protections": protections or ["none: it was not run in a sandbox"],
             "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
 
 
-def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, protections) -> dict:
-    """Judge the raw results of one submission, here, in the grader's process."""
+def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits, notes, secrets=()) -> dict:
+    """Judge the raw results of one submission, here, in the grader's process. The status and its
+    reason come from what the grader saw of the sandbox, never from the submission."""
+    run, log = raw["sandbox"], raw["log"]
     questions = {}
     for q in assignment.code:
         files = raw["results"].get(q.id)
@@ -252,15 +286,26 @@ def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, protec
         v = assignment.judge(q, value)
         questions[q.id] = {"points": float(v.points), "score": v.score, "reason": v.reason,
                            "cases": [asdict(c) for c in v.cases]}
-    log, run = raw.get("log", {}), raw["sandbox"]
-    notes = [str(n)[:300] for n in log.get("notes", [])][:10]
+    notes = [*notes, *(str(n)[:300] for n in log.get("notes", [])[:10])]
     if log.get("output_truncated"):
         notes.append("the notebook printed more output than the grader keeps; the rest was dropped")
+    if run["oom_kills"]:
+        notes.append(f"the sandbox reached its {limits.memory_bytes / 2**30:g} GiB of memory: "
+                     f"the kernel killed {run['oom_kills']} of its processes")
+    if run["channel_error"]:
+        notes.append(f"what the sandbox sent back was cut: {run['channel_error']}")
+    walls = sandbox.Walls(run["walls"]["level"], run["walls"]["cgroup"], tuple(run["walls"]["why_not"]))
     status, reason = "graded", ""
-    if run["timed_out"]:
-        status, reason = "timeout", f"the sandbox ran past its {run['wall_seconds']:g} s and was killed"
-    elif not log or any("could not be run" in n for n in notes):
-        status, reason = "error", (notes[-1] if notes else "the sandbox did not start") + \
-            (f" ({raw.get('stderr', '').strip().splitlines()[-1][:150]})" if raw.get("stderr", "").strip() else "")
-    extra = {"seconds": round(run["seconds"], 2), "cell_errors": log.get("cell_errors", [])[:10]}
+    if not run["started"]:
+        status, protections = "error", None
+        stderr = raw.get("stderr", "").strip().splitlines()
+        reason = "the sandbox did not start" + (f" ({stderr[-1][:200]})" if stderr else "")
+    else:
+        protections = sandbox.protections(limits, len(assignment.code), walls, secrets)
+        if run["timed_out"]:
+            status, reason = "timeout", f"the sandbox ran past its {run['wall_seconds']:g} s and was stopped"
+        elif isinstance(log.get("failed"), str):  # the runner (out of the notebook's reach) could not run it
+            status, reason = "error", log["failed"][:300]
+    extra = {"seconds": round(run["seconds"], 2), "cell_errors": [str(e)[:200] for e in log.get("cell_errors", [])[:10]],
+             "memory_peak": run["memory_peak"], "walls": run["walls"]}
     return _record(sub, digest, assignment, status, reason, questions, answers, protections, notes, extra)

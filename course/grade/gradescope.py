@@ -34,6 +34,8 @@ set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PY="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 cd "$ROOT/source"
+# Gradescope refuses namespaces: the student's code then runs under a fresh uid, which must not read these
+chmod -R go-rwx "$ROOT/source/solutions" 2>/dev/null || true
 "$PY" -m course.cli grade "$ROOT/submission" --assignment {assignment} --out "$ROOT/grades" --workers 1 \\
     --seed {seed} --timeout {timeout:g} --question-timeout {question_timeout:g} --no-progress
 mkdir -p "$ROOT/results"

@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 __all__ = ["NotPlain", "encode", "decode", "save", "load", "loads", "describe"]
 
 MAX_DEPTH = 20
+MAX_TREE_BYTES = 16 * 2**20
 
 
 class NotPlain(ValueError):
@@ -88,7 +90,7 @@ def decode(tree: Any, arrays, depth: int = 0, callables: bool = False) -> Any:
         if tag == "$bytes" and isinstance(body, str):
             return base64.b64decode(body, validate=True)
         if tag in ("$array", "$scalar") and isinstance(body, str) and body in arrays:
-            array = np.asarray(arrays[body])
+            array = arrays[body]
             return array[()] if tag == "$scalar" else array
         if tag == "$tuple" and isinstance(body, list):
             return tuple(decode(v, arrays, depth + 1, callables) for v in body)
@@ -100,14 +102,19 @@ def decode(tree: Any, arrays, depth: int = 0, callables: bool = False) -> Any:
     raise NotPlain(f"unknown tag in {str(tree)[:80]}")
 
 
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as the bytes of an ``.npz`` file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def save(value: Any, path: str | os.PathLike, callables: bool = False) -> None:
     """Write ``value`` to ``path.json`` and ``path.npz``, atomically (the .json, written last, says it is complete)."""
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     text = json.dumps(encode(value, arrays, callables=callables))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    _write_atomic(path.with_suffix(".npz"), buffer.getvalue())
+    _write_atomic(path.with_suffix(".npz"), npz_bytes(arrays))
     _write_atomic(path.with_suffix(".json"), text.encode())
 
 
@@ -120,17 +127,50 @@ def load(path: str | os.PathLike, callables: bool = False) -> Any:
         raise NotPlain(f"{type(err).__name__}: {err.strerror}") from None
 
 
+class _Members:
+    """The arrays of an ``.npz`` read lazily, only those a tree refers to, each checked against
+    what is left of ``max_bytes`` (by its zip entry's size and its .npy header) before it is read."""
+
+    def __init__(self, npz: bytes, max_bytes: int):
+        self.zip = zipfile.ZipFile(io.BytesIO(npz))
+        self.left = max_bytes
+
+    def __contains__(self, key: str) -> bool:
+        return f"{key}.npy" in self.zip.NameToInfo
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        info = self.zip.getinfo(f"{key}.npy")
+        if info.file_size > self.left:
+            raise NotPlain(f"an array of {info.file_size:,} bytes, more than the {self.left:,} left")
+        with self.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise NotPlain(f"an array in .npy format {version}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            if dtype.hasobject:
+                raise NotPlain("a numpy array of Python objects")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > info.file_size:
+                raise NotPlain(f"an array header that promises {nbytes:,} bytes in a {info.file_size:,}-byte entry")
+            data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise NotPlain("an array cut short")
+        self.left -= nbytes
+        return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
 def loads(tree_json: bytes, npz: bytes, max_bytes: int = 512 * 2**20, callables: bool = False) -> Any:
-    """Decode the two files :func:`save` writes, given as bytes."""
-    if len(tree_json) + len(npz) > max_bytes:
-        raise NotPlain(f"{len(tree_json) + len(npz):,} bytes, more than the {max_bytes:,} allowed")
+    """Decode the two files :func:`save` writes, given as bytes; at most ``max_bytes`` of arrays,
+    counted as they are decoded, and a JSON tree of at most :data:`MAX_TREE_BYTES`."""
+    if len(tree_json) > MAX_TREE_BYTES:
+        raise NotPlain(f"a JSON tree of {len(tree_json):,} bytes, more than the {MAX_TREE_BYTES:,} allowed")
     try:
         tree = json.loads(tree_json)
-        with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
-            return decode(tree, {k: arrays[k] for k in arrays.files}, callables=callables)
+        return decode(tree, _Members(npz, max_bytes), callables=callables)
     except NotPlain:
         raise
-    except Exception as err:  # whatever a hostile file makes numpy or json raise
+    except Exception as err:  # whatever a hostile file makes numpy, zipfile or json raise
         raise NotPlain(f"{type(err).__name__}: {str(err)[:200]}") from None
 
 

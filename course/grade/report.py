@@ -127,7 +127,20 @@ def gradebook_csv(records: list[dict], question_ids: list[str], manual: dict[str
             row.append("" if value is None else f"{value:g}")
             total += value or 0.0
         reasons = [r["reason"]] if r["reason"] else []
+        reasons += r.get("notes", [])   # what happened to the notebook: a cell stopped, the kernel died...
         reasons += [f"{qid}: {q['reason']}" for qid, q in r["questions"].items() if q["reason"]]
-        row += [f"{total:g}", f"{r['max_total']:g}", r["status"], "; ".join(reasons)[:1000]]
-        writer.writerow(row)
+        row += [f"{total:g}", f"{r['max_total']:g}", r["status"], "; ".join(reasons)[:2000]]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs as a formula: a leading =, +, -, @, tab or
+    carriage return gets a ' in front (OWASP's advice on CSV injection). Numbers are left alone."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(text)
+            return text
+        except ValueError:
+            return "'" + text
+    return text

@@ -1,21 +1,47 @@
-"""Written answers: collect each manual question's answers across the class into one HTML page
-(LaTeX rendered in the browser by MathJax), and read the points the instructor enters in
-``manual_points.csv`` (one row per submission, a column per written question)."""
+"""Written answers: collect each manual question's answers across the class into one HTML page,
+and read the points the instructor enters in ``manual_points.csv`` (one row per submission, a
+column per written question).
+
+An answer's Markdown is rendered to HTML and then sanitised with nh3 (an allow-list of tags and
+attributes: no scripts, event handlers, styles, images or ``javascript:`` links), so that no
+answer runs code on the instructor's page. LaTeX is typeset in the browser by MathJax 3, copied
+next to the pages from the ``django-static-mathjax`` package: the pages work offline."""
 from __future__ import annotations
 
 import csv
 import html
 import io
+import shutil
 from pathlib import Path
 
 import nbformat
+import nh3
 
 from ..assign import STUDENT_ANSWER_MD
 from .assignment import GradeError
 from .report import write_atomic
 
+MATHJAX_FILE = "mathjax-tex-svg.js"
 MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']]}};</script>"
-           "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>")
+           f"<script async src='{MATHJAX_FILE}'></script>")
+ALLOWED_TAGS = {"p", "br", "hr", "em", "strong", "b", "i", "code", "pre", "blockquote", "ul", "ol", "li",
+                "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "sub", "sup", "del"}
+
+
+def answer_html(markdown: str) -> str:
+    """A written answer's Markdown as HTML that is safe to show: rendered, then sanitised."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    return nh3.clean(markdown2html_mistune(markdown), tags=ALLOWED_TAGS, attributes={"a": {"href"}},
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
+def _copy_mathjax(folder: Path) -> None:
+    import mathjax
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5" / "tex-svg.js"
+    target = folder / MATHJAX_FILE
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def collect_answers(nb: nbformat.NotebookNode, manual_ids: list[str]) -> dict[str, str | None]:
@@ -23,25 +49,27 @@ def collect_answers(nb: nbformat.NotebookNode, manual_ids: list[str]) -> dict[st
     None when the cell is missing or still holds the placeholder."""
     found: dict[str, str | None] = {q: None for q in manual_ids}
     for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("course") or {}
+        meta = (cell.get("metadata") or {}).get("course")
         qid = meta.get("question") if isinstance(meta, dict) else None
-        if qid in found and cell.get("cell_type") == "markdown":
-            text = cell.source.strip()
+        source = cell.get("source")
+        if isinstance(qid, str) and qid in found and cell.get("cell_type") == "markdown" and isinstance(source, str):
+            text = source.strip()
             found[qid] = None if not text or text == STUDENT_ANSWER_MD else text
     return found
 
 
 def write_pages(out: Path, assignment_id: str, manual: dict[str, float], records: list[dict]) -> list[Path]:
     """``out/written/<question>.html``: every submission's answer to the question, side by side."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
     pages = []
+    if manual:
+        _copy_mathjax(out / "written")
     for qid, points in manual.items():
         parts = [f"<h1>{html.escape(assignment_id)}: written question <code>{html.escape(qid)}</code> "
                  f"({points:g} points)</h1><p>{len(records)} submissions. Enter points in "
                  f"<code>manual_points.csv</code>, then run <code>course grade</code> again.</p>"]
         for r in sorted(records, key=lambda r: r["submission"]):
             answer = r.get("answers", {}).get(qid)
-            body = markdown2html_mistune(answer) if answer else "<p><i>(no answer)</i></p>"
+            body = answer_html(answer) if answer else "<p><i>(no answer)</i></p>"
             parts.append(f"<section><h2>{html.escape(r['submission'])}</h2>{body}</section>")
         style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
                  "section{border-top:1px solid #ccc;padding:.3em 0}h2{font-size:1em;color:#555}")
