@@ -2,12 +2,25 @@
 
 Notebooks use ``course.load_dataset(...)``, ``course.check(question, fn)`` and
 ``course.plots``; instructors use the ``course`` command (``course assign``, ``course fetch``).
+Submodules are imported when first used, so that ``import course`` (and the grader) stay quick.
 """
-from . import data, explorer, idx, plots, search
-from .checks import check, run_check
-from .data import DataError, load_dataset
-from .idx import IDXFormatError, read_idx, write_idx
+import importlib
 
-__all__ = ["data", "explorer", "idx", "plots", "search", "check", "run_check", "load_dataset", "DataError",
-           "IDXFormatError", "read_idx", "write_idx"]
+_SUBMODULES = {"data", "explorer", "idx", "plots", "search"}
+_NAMES = {"check": "checks", "run_check": "checks", "DataError": "data", "load_dataset": "data",
+          "IDXFormatError": "idx", "read_idx": "idx", "write_idx": "idx"}
+
+__all__ = sorted(_SUBMODULES | set(_NAMES))
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -200,6 +200,55 @@ def test_nothing_escaped_the_sandbox(graded):
     assert any("network" in line for line in records["reference.ipynb"]["protections"])
 
 
+def test_the_fast_path_gives_the_verdicts_of_a_full_run(graded, tmp_path):
+    """Grading cuts the demo cells it does not need to their definitions (course.grade.demos).
+    Every corpus entry where that cut a cell is graded again with every cell in full
+    (``run_demos``): the same status and the same score for every question."""
+    compared = []
+    for assignment, got in graded.items():
+        if assignment.startswith("_"):
+            continue
+        records = got[1]
+        cut = sorted(name for name, r in records.items() if r.get("demo_cells", {}).get("cut"))
+        if not cut:
+            continue
+        folder = tmp_path / assignment
+        folder.mkdir()
+        for name in cut:
+            (folder / name).write_bytes((CORPUS / assignment / name).read_bytes())
+        full = {r["submission"]: r for r in grade([folder], assignment, tmp_path / f"full-{assignment}",
+                                                   solutions=ROOT / "solutions", workers=2, limits=LIMITS,
+                                                   progress=False, seed=20261124, run_demos=True)}
+        for name in cut:
+            fast, slow = records[name], full[name]
+            assert slow["demo_cells"]["cut"] == 0
+            assert (fast["status"], {q: v["score"] for q, v in fast["questions"].items()}) == \
+                   (slow["status"], {q: v["score"] for q, v in slow["questions"].items()}), (assignment, name)
+            compared.append(f"{assignment}/{name}")
+    # the reference and the untouched notebook of every generated assignment, and the demo entries
+    assert {f"{a}/{n}" for a in ("02_softmax_regression", "03_sgd", "04_backprop", "05_newton")
+            for n in ("reference.ipynb", "untouched.ipynb")} <= set(compared), compared
+    assert {"02_softmax_regression/global_from_demo.ipynb", "02_softmax_regression/demo_sets_globals.ipynb",
+            "02_softmax_regression/slow_demo_before_definitions.ipynb"} <= set(compared), compared
+
+
+def test_no_sandbox_outlives_grading(graded):
+    """Each worker starts the next submission's sandbox ahead: none is left once grading ends."""
+    from course.grade import worker
+    assert not worker._warm
+    mine = sys.executable.encode()  # this checkout's runners, not those of another grader on the machine
+    runners = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+               if b"course.grade.runner" in _read_or_empty(p) and mine in _read_or_empty(p)]
+    assert not runners, [(p, _read_or_empty(p)) for p in runners]
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def test_rerun_skips_graded_submissions_and_merges_manual_points(graded):
     out, records = graded["01_mnist_loader"]
     manual = out / "manual_points.csv"

@@ -18,7 +18,7 @@ import nbformat
 
 from . import plain, report, sandbox, written
 from .assignment import Assignment, GradeError
-from .worker import execute_submission
+from .worker import close_warm, execute_submission
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -109,8 +109,12 @@ def _first_line(text: str) -> str:
 
 def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path = Path("solutions"),
           workers: int | None = None, limits: sandbox.Limits | None = None, regrade: bool = False,
-          cluster: str | None = None, seed: int | None = None, progress: bool = True) -> list[dict]:
+          cluster: str | None = None, seed: int | None = None, progress: bool = True,
+          run_demos: bool = False) -> list[dict]:
     """Grade the submissions in ``paths`` against ``solutions/<assignment_id>.ipynb`` into ``out``.
+
+    ``run_demos`` runs every cell in full, the ``demo`` cells grading does not need included
+    (:mod:`course.grade.demos`); the verdicts are the same, only slower.
 
     Returns the records of every submission graded in ``out`` (this run's and earlier runs').
     Whatever a submission holds, it gets its own record; see docs/instructors.md for the files written.
@@ -153,8 +157,12 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
         shipped_inputs = close.scatter([inputs], broadcast=True)[0] if close is not None else inputs
         try:
             futures = {}
-            for sub, digest, nb in todo:
-                job = {"notebook": sub.data, "questions": code_ids, "limits": asdict(limits)}
+            n_workers = workers or os.cpu_count() or 1
+            for index, (sub, digest, nb) in enumerate(todo):
+                job = {"notebook": sub.data, "questions": code_ids, "limits": asdict(limits),
+                       "skip_demos": not run_demos,
+                       # a sandbox started ahead on this thread, while more submissions are to come
+                       "warm": cluster is None and index < len(todo) - n_workers}
                 futures[executor.submit(execute_submission, job, shipped_inputs)] = (sub, digest, nb)
             with tqdm(total=len(futures), unit="notebook", disable=not progress, desc=f"grading {assignment_id}") as bar:
                 pending = set(futures)
@@ -169,6 +177,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
             sandbox.kill_all()
             raise
         finally:
+            close_warm()
             if close is None:
                 executor.shutdown(wait=False, cancel_futures=True)
             else:  # Dask's ClientExecutor: cancel what is left, then close the client
@@ -306,6 +315,7 @@ def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits
             status, reason = "timeout", f"the sandbox ran past its {run['wall_seconds']:g} s and was stopped"
         elif isinstance(log.get("failed"), str):  # the runner (out of the notebook's reach) could not run it
             status, reason = "error", log["failed"][:300]
-    extra = {"seconds": round(run["seconds"], 2), "cell_errors": [str(e)[:200] for e in log.get("cell_errors", [])[:10]],
+    extra = {"seconds": round(run["seconds"], 2), "ready_seconds": run.get("ready_seconds"),
+             "demo_cells": log.get("demos", {}), "cell_errors": [str(e)[:200] for e in log.get("cell_errors", [])[:10]],
              "memory_peak": run["memory_peak"], "walls": run["walls"]}
     return _record(sub, digest, assignment, status, reason, questions, answers, protections, notes, extra)

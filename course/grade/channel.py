@@ -50,8 +50,10 @@ def read_frame(stream: BinaryIO, max_bytes: int) -> tuple[dict, list[bytes], int
     head = stream.read(4)
     if not head:
         return None
-    if len(head) < 4:
-        raise ChannelError("the stream ended inside a frame's length")
+    try:
+        head += _read_exactly(stream, 4 - len(head))  # an unbuffered pipe may give fewer bytes at once
+    except ChannelError:
+        raise ChannelError("the stream ended inside a frame's length") from None
     (length,) = struct.unpack(">I", head)
     if length > min(max_bytes, MAX_HEADER_BYTES):
         raise ChannelError(f"a frame header of {length:,} bytes, more than allowed")

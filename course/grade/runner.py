@@ -29,6 +29,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import shutil
 import stat
 import sys
@@ -36,12 +37,14 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import nbformat
+sys.modules.setdefault("rfc3987_syntax", None)  # jsonschema's optional IRI check: 3 s to import, never needed here
+import nbformat  # noqa: E402
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from ..questions import cell_definitions
 from . import channel, plain
+from .demos import DEMO_TAG, cells_to_run
 from .harness import fresh_call
 from .cgroup import kill_until_gone
 from .sandbox import pids_of
@@ -51,6 +54,9 @@ DEFINITIONS_SECONDS = 10    # for a run of cells cut down to their imports and d
 RERUN_SLACK = 1.5           # a re-run of cells that fit the first time gets this much more time
 QUESTION_GRACE = 5          # beyond the question's own time limit, before the kernel is ended
 MAX_RESULT_BYTES = 256 * 2**20
+IDLE_SECONDS = 900          # a sandbox started ahead waits this long for its notebook, then ends
+#: Run in the first kernel before the notebook comes, in a namespace of its own (the notebook's stays empty).
+WARM_UP = "exec('import numpy, matplotlib.pyplot, course.checks, course.data, course.plots', {})"
 
 
 class CappedClient(NotebookClient):
@@ -85,9 +91,12 @@ class Kernel:
                                    shutdown_kernel="immediate", output_bytes=output_bytes,
                                    resources={"metadata": {"path": work}})
         self.stack = ExitStack()
+        self.started = False
 
     def __enter__(self) -> "Kernel":
-        self.stack.enter_context(self.client.setup_kernel())
+        if not self.started:
+            self.stack.enter_context(self.client.setup_kernel())
+            self.started = True
         return self
 
     def __exit__(self, *exc) -> None:
@@ -126,13 +135,46 @@ class Runner:
                 _write(self.work / rel, data)
         for sub in ("home/mpl", "home/ipython", "home/runtime", "cache", "tmp"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        nb = nbformat.reads(files["submission.ipynb"].decode("utf-8"), as_version=4)
+        self.remaining = list(config["questions"])
+        self.log = {"notes": [], "cell_errors": [], "output_truncated": False, "kernels": 0, "plan": {},
+                    "demos": {"tagged": 0, "cut": 0}}
+        self.warm: Kernel | None = None
+        self.cells: list[tuple[int, str]] = []
+        self.plan: dict[int, str] = {}
+
+    def warm_up(self) -> None:
+        """Start the first kernel before the notebook comes, and import what notebooks use."""
+        start = time.monotonic()
+        kernel = Kernel(str(self.work), self.config["output_bytes"])
+        try:
+            kernel.__enter__()
+            if kernel.run(WARM_UP, 60) is None:
+                self.warm = kernel
+        except Exception:  # the first kernel will be started again, and fail there with a reason
+            pass
+        if self.warm is None:
+            kernel.__exit__(None, None, None)
+        channel.send(self.fd, {"kind": "ready", "seconds": round(time.monotonic() - start, 3)})
+
+    def load(self, notebook: bytes) -> None:
+        """The notebook's cells and their plan: every cell in full, but the ``demo`` cells that
+        grading does not need (:mod:`course.grade.demos`), which run as imports and definitions only."""
+        _write(self.work / "submission.ipynb", notebook)
+        nb = nbformat.reads(notebook.decode("utf-8"), as_version=4)
         self.cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         self.n_cells = len(nb.cells)
         self.definitions = {i: cell_definitions(source) for i, source in self.cells}
         self.plan = {i: "full" for i, _ in self.cells}   # "full", "definitions" or "left out"
-        self.remaining = list(config["questions"])
-        self.log = {"notes": [], "cell_errors": [], "output_truncated": False, "kernels": 0, "plan": {}}
+        tagged = {i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                  and DEMO_TAG in _list(c.get("metadata", {}).get("tags"))}
+        if tagged and self.config.get("skip_demos", True):
+            try:
+                needed = cells_to_run([(i, source, i in tagged) for i, source in self.cells], self.remaining)
+            except Exception:  # beyond the analysis (it errs on the side of running): run them all
+                needed = tagged
+            for i in tagged - needed:
+                self.plan[i] = "definitions"
+            self.log["demos"] = {"tagged": len(tagged), "cut": len(tagged - needed)}
 
     # -- the log and the results, over the grader's pipe --------------------------------------
     def note(self, text: str) -> None:
@@ -245,12 +287,10 @@ class Runner:
             self.note("processes the notebook left running were stopped before the questions were graded")
 
     def main(self) -> None:
-        channel.send(self.fd, {"kind": "started", "pid": os.getpid(), "uid": os.getuid()})
-        self.send_log()
         first = True
         while self.remaining and self.log["kernels"] < MAX_KERNELS:
             self.log["kernels"] += 1
-            kernel = Kernel(str(self.work), self.config["output_bytes"])
+            kernel, self.warm = self.warm or Kernel(str(self.work), self.config["output_bytes"]), None
             _emptied(self.exchange)  # the cells never see the questions' inputs
             try:
                 with kernel:
@@ -331,14 +371,37 @@ def _harden(config: dict) -> None:
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def main() -> int:
-    got = channel.read_frame(sys.stdin.buffer, 2**31)
+    """Two frames on stdin: the settings and the class's files, then (maybe much later) the notebook."""
+    stdin = sys.stdin.buffer.raw  # unbuffered: select() below must see every byte not yet read
+    got = channel.read_frame(stdin, 2**31)
     if got is None:
         return 2
     header, payloads, _ = got
     config = header["config"]
     _harden(config)
-    Runner(config, dict(zip(header["files"], payloads))).main()
+    channel.send(config["result_fd"], {"kind": "started", "pid": os.getpid(), "uid": os.getuid()})
+    runner = Runner(config, dict(zip(header["files"], payloads)))
+    runner.send_log()
+    runner.warm_up()
+    got = None
+    if select.select([stdin], [], [], IDLE_SECONDS)[0]:
+        got = channel.read_frame(stdin, 2**31)
+    if got is None or len(got[1]) != 1:  # the grader had no notebook for it: end
+        if runner.warm is not None:
+            runner.warm.__exit__(None, None, None)
+        return 0
+    try:
+        runner.load(got[1][0])
+    except Exception as err:  # the grader reads and validates notebooks first: this is a last resort
+        runner.log["failed"] = f"the notebook could not be read: {type(err).__name__}: {str(err)[:200]}"
+        runner.send_log()
+        return 0
+    runner.main()
     return 0
 
 

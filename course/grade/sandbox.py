@@ -240,93 +240,149 @@ def _fresh_uid() -> int:
                 return uid
 
 
-def run(files: dict[str, bytes], config: dict, limits: Limits, n_questions: int) -> dict:
-    """Run the runner on ``files`` (path inside the work folder -> bytes) with the runner's
-    ``config``; returns what came back::
+class Started:
+    """A sandbox started ahead of its notebook: the runner has its settings and the class's files,
+    lays them out and warms a kernel up, then waits for :meth:`finish` to send the notebook. Each
+    sandbox grades one notebook and ends; the time limits count from :meth:`finish` on.
 
-        {"frames": [(header, payloads), ...], "started": bool, "channel_error": str | None,
-         "returncode", "timed_out", "wall_seconds", "seconds", "stderr": its last 4,000 bytes,
-         "walls": Walls as a dict, "memory_peak": bytes or None, "oom_kills": int}
+    ``files`` are the class's files (path inside the work folder -> bytes), ``config`` the runner's
+    settings (see :mod:`course.grade.runner`).
     """
-    found = walls()
-    wall = limits.wall_seconds(n_questions)
-    uid = _fresh_uid() if found.level in ("bwrap-root", "uid") else None
-    group = None
-    host_work = None
-    try:
+
+    def __init__(self, files: dict[str, bytes], config: dict, limits: Limits, n_questions: int):
+        self.found, self.limits, self.wall = walls(), limits, limits.wall_seconds(n_questions)
+        self.uid = _fresh_uid() if self.found.level in ("bwrap-root", "uid") else None
+        self.group = self.host_work = self.proc = None
+        self.stopped = False
+        self.spawned = time.monotonic()
+        try:
+            self._spawn(files, config)
+        except BaseException:
+            self._clean()
+            raise
+
+    def _spawn(self, files: dict[str, bytes], config: dict) -> None:
+        found, limits = self.found, self.limits
         if found.cgroup:
             try:
-                group = cgroup.Cgroup.create(f"course-grade-{os.getpid()}-{uid or random.randrange(2**31)}",
-                                             limits.memory_bytes, limits.processes, limits.cpus)
+                self.group = cgroup.Cgroup.create(f"course-grade-{os.getpid()}-{self.uid or random.randrange(2**31)}",
+                                                  limits.memory_bytes, limits.processes, limits.cpus)
             except OSError:
-                group = None
+                self.group = None
         if found.level.startswith("bwrap"):
             work = SANDBOX_DIR
         else:  # no tmpfs of its own: a fresh host folder, the sandbox uid's alone
-            host_work = Path(tempfile.mkdtemp(prefix="course-grade-"))
-            if uid is not None:
-                os.chown(host_work, uid, uid)
-            work = str(host_work)
+            self.host_work = Path(tempfile.mkdtemp(prefix="course-grade-"))
+            if self.uid is not None:
+                os.chown(self.host_work, self.uid, self.uid)
+            work = str(self.host_work)
         read_end, write_end = os.pipe()
         runner_config = {**config, "work": work, "result_fd": write_end,
                          "exchange": EXCHANGE_DIR if found.level.startswith("bwrap") else f"{work}/exchange",
-                         "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": int(wall) + 10,
+                         "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": int(self.wall) + 10,
                                      "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_CORE": 0,
                                      **({"RLIMIT_NPROC": limits.processes} if found.level != "none" else {})},
                          "kill_strays": found.level != "none"}
-        bundle = channel.frame({"config": runner_config, "files": list(files)}, list(files.values()))
-        command = [*_command(found.level, uid, limits.folder_bytes), *RUNNER]
-        if group is not None:  # join the cgroup first, then become the sandbox
+        command = [*_command(found.level, self.uid, limits.folder_bytes), *RUNNER]
+        if self.group is not None:  # join the cgroup first, then become the sandbox
             command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; '
-                       'shift; exec "$@"', "sh", *group.procs_files, "--", *command]
-        start = time.monotonic()
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                pass_fds=(write_end,), env=_environment(work), cwd="/", start_new_session=True)
-        os.close(write_end)
-        with _lock:
-            _running[proc.pid] = group
-        received: dict = {"frames": [], "channel_error": None}
-        stderr_tail = bytearray()
-        readers = [threading.Thread(target=_feed, args=(proc.stdin, bundle), daemon=True),
-                   threading.Thread(target=_collect, args=(read_end, limits.result_bytes, received), daemon=True),
-                   threading.Thread(target=_tail, args=(proc.stderr, stderr_tail), daemon=True)]
-        for t in readers:
-            t.start()
+                       'shift; exec "$@"', "sh", *self.group.procs_files, "--", *command]
         try:
-            returncode, timed_out = proc.wait(timeout=wall), False
-        except subprocess.TimeoutExpired:
-            returncode, timed_out = None, True
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, pass_fds=(write_end,), env=_environment(work),
+                                         cwd="/", start_new_session=True)
         finally:
-            _kill(proc.pid, group, uid)
-            proc.wait()
+            os.close(write_end)
+        with _lock:
+            _running[self.proc.pid] = self.group
+        self.received: dict = {"frames": [], "channel_error": None}
+        self.stderr_tail = bytearray()
+        settings = channel.frame({"config": runner_config, "files": list(files)}, list(files.values()))
+        self.threads = [threading.Thread(target=_feed, args=(self.proc.stdin, settings, False), daemon=True),
+                        threading.Thread(target=_collect, args=(read_end, limits.result_bytes, self.received),
+                                         daemon=True),
+                        threading.Thread(target=_tail, args=(self.proc.stderr, self.stderr_tail), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def alive(self) -> bool:
+        """Still waiting for its notebook (it has not died or ended)."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def finish(self, notebook: bytes) -> dict:
+        """Send ``notebook`` and wait until the sandbox ends; returns what came back::
+
+            {"frames": [(header, payloads), ...], "started": bool, "channel_error": str | None,
+             "returncode", "timed_out", "wall_seconds", "seconds", "ready_seconds",
+             "stderr": its last 4,000 bytes, "walls": Walls as a dict, "memory_peak": bytes or None,
+             "oom_kills": int}
+        """
+        try:
+            self.threads[0].join()  # the settings are in (or the sandbox is gone)
+            start = time.monotonic()
+            feeder = threading.Thread(target=_feed, args=(self.proc.stdin, channel.frame({"notebook": True},
+                                                                                          [notebook]), True),
+                                      daemon=True)
+            feeder.start()
+            try:
+                returncode, timed_out = self.proc.wait(timeout=self.wall), False
+            except subprocess.TimeoutExpired:
+                returncode, timed_out = None, True
+            self._stop()
+            for t in [feeder, *self.threads[1:]]:
+                t.join(timeout=5)
+            frames = self.received["frames"]
+            ready = next((h.get("seconds") for h, _ in frames if h.get("kind") == "ready"), None)
+            return {"frames": frames, "started": bool(frames) and frames[0][0].get("kind") == "started",
+                    "channel_error": self.received["channel_error"], "returncode": returncode,
+                    "timed_out": timed_out, "wall_seconds": self.wall, "seconds": time.monotonic() - start,
+                    "ready_seconds": ready, "stderr": bytes(self.stderr_tail[-4000:]).decode(errors="replace"),
+                    "walls": {"level": self.found.level, "cgroup": self.group is not None,
+                              "why_not": list(self.found.why_not)},
+                    "memory_peak": self.group.memory_peak() if self.group else None,
+                    "oom_kills": self.group.oom_kills() if self.group else 0}
+        finally:
+            self._clean()
+
+    def cancel(self) -> None:
+        """End it without a notebook (the class is done, or the grader was interrupted)."""
+        self._clean()
+
+    def _stop(self) -> None:
+        if self.proc is not None and not self.stopped:
+            self.stopped = True
+            _kill(self.proc.pid, self.group, self.uid)
+            self.proc.wait()
             with _lock:
-                _running.pop(proc.pid, None)
-        for t in readers:
-            t.join(timeout=5)
-        seconds = time.monotonic() - start
-        frames = received["frames"]
-        return {"frames": frames, "started": bool(frames) and frames[0][0].get("kind") == "started",
-                "channel_error": received["channel_error"], "returncode": returncode, "timed_out": timed_out,
-                "wall_seconds": wall, "seconds": seconds, "stderr": bytes(stderr_tail[-4000:]).decode(errors="replace"),
-                "walls": {"level": found.level, "cgroup": group is not None, "why_not": list(found.why_not)},
-                "memory_peak": group.memory_peak() if group else None,
-                "oom_kills": group.oom_kills() if group else 0}
-    finally:
-        if group is not None:
-            group.remove()
-        if uid is not None:
-            _kill_uid(uid)
+                _running.pop(self.proc.pid, None)
+
+    def _clean(self) -> None:
+        self._stop()
+        if self.group is not None:
+            self.group.remove()
+            self.group = None
+        if self.uid is not None:
+            _kill_uid(self.uid)
             with _lock:
-                _uids_in_use.discard(uid)
-        if host_work is not None:
-            shutil.rmtree(host_work, ignore_errors=True)
+                _uids_in_use.discard(self.uid)
+            self.uid = None
+        if self.host_work is not None:
+            shutil.rmtree(self.host_work, ignore_errors=True)
+            self.host_work = None
 
 
-def _feed(stdin, bundle: bytes) -> None:
+def run(files: dict[str, bytes], config: dict, limits: Limits, n_questions: int, notebook: bytes) -> dict:
+    """Start a sandbox for ``files`` and grade ``notebook`` in it: see :class:`Started`."""
+    return Started(files, config, limits, n_questions).finish(notebook)
+
+
+def _feed(stdin, data: bytes, close: bool) -> None:
     try:
-        stdin.write(bundle)
-        stdin.close()
-    except OSError:  # the sandbox died before reading everything
+        stdin.write(data)
+        stdin.flush()
+        if close:
+            stdin.close()
+    except (OSError, ValueError):  # the sandbox died before reading everything
         pass
 
 

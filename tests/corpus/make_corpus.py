@@ -777,6 +777,79 @@ def leaves_host_files(src: Source) -> str:
 
 
 # ========================================================================================= 03 SGD
+def demo(text: str, **values) -> nbformat.NotebookNode:
+    """A code cell tagged ``demo`` (a demonstration the grader may cut to its definitions)."""
+    cell = code(text, **values)
+    cell.metadata["tags"] = ["demo"]
+    return cell
+
+
+def wraps(question: str, expression: str) -> nbformat.NotebookNode:
+    """An untagged cell that redefines ``question`` as the reference's answer put through ``expression``
+    (of ``answer``), so that the question reads what ``expression`` names."""
+    return code(f"""
+        _{question}_reference = {question}
+
+
+        def {question}(*args, **kwargs):
+            answer = _{question}_reference(*args, **kwargs)
+            return {expression}
+    """)
+
+
+@entry(A02, "global_from_demo")
+def global_from_demo(src: Source) -> str:
+    """Correct code whose `softmax_loss` reads a constant (SCALE = 1.0) set in a cell tagged demo
+    beside a demonstration. Grading may cut demo cells to their definitions, but not this one: fair
+    score full marks (2, 3, 3, 2)."""
+    cells = src.small(solved=True)
+    cells.insert(2, demo("SCALE = 1.0  # set beside a demonstration\nprint('a demonstration')"))
+    cells.append(wraps("softmax_loss", "answer * SCALE"))
+    return text_of(notebook(src, doc_of(global_from_demo), cells))
+
+
+@entry(A02, "demo_rebinds_answer")
+def demo_rebinds_answer(src: Source) -> str:
+    """Correct code, then a last cell tagged demo that rebinds `softmax_regression_grad` to a function
+    returning zeros (the notebook, run top to bottom, ends with the broken one). Fair score: as a full
+    run, softmax 2, softmax_loss 3, softmax_loss_grad 3, softmax_regression_grad 0."""
+    cells = src.small(solved=True)
+    cells.append(demo("softmax_regression_grad = lambda X, y, theta: np.zeros_like(theta)\nprint('a demonstration')"))
+    return text_of(notebook(src, doc_of(demo_rebinds_answer), cells))
+
+
+@entry(A02, "demo_mutates_settings")
+def demo_mutates_settings(src: Source) -> str:
+    """`softmax_loss` reads SETTINGS["scale"]; an untagged cell sets it to 2.0 (wrong) and a cell
+    tagged demo changes it in place to 1.0 (right). Fair score, as a full run: full marks (2, 3, 3, 2)."""
+    cells = src.small(solved=True)
+    cells.insert(2, code('SETTINGS = {"scale": 2.0}'))
+    cells.insert(3, demo('SETTINGS["scale"] = 1.0\nprint("a demonstration")'))
+    cells.append(wraps("softmax_loss", 'answer * SETTINGS["scale"]'))
+    return text_of(notebook(src, doc_of(demo_mutates_settings), cells))
+
+
+@entry(A02, "demo_sets_globals")
+def demo_sets_globals(src: Source) -> str:
+    """`softmax_loss` reads SCALE, which a cell tagged demo sets through `globals()` and another through a
+    function that declares it global. Fair score, as a full run: full marks (2, 3, 3, 2)."""
+    cells = src.small(solved=True)
+    cells.insert(2, code("def set_offset():\n    global OFFSET\n    OFFSET = 0.0"))
+    cells.insert(3, demo('globals()["SCALE"] = 1.0\nset_offset()\nprint("a demonstration")'))
+    cells.append(wraps("softmax_loss", "answer * SCALE + OFFSET"))
+    return text_of(notebook(src, doc_of(demo_sets_globals), cells))
+
+
+@entry(A02, "slow_demo_before_definitions")
+def slow_demo_before_definitions(src: Source) -> str:
+    """A correct notebook whose cell tagged demo sleeps past the notebook's time before the cells
+    that define the functions. A full run cuts the later cells to their definitions; either way the
+    functions are defined. Fair score: full marks (2, 3, 3, 2), graded."""
+    cells = src.small(solved=True)
+    cells.insert(2, demo("time.sleep(60)  # a long demonstration"))
+    return text_of(notebook(src, doc_of(slow_demo_before_definitions), cells))
+
+
 A03 = "03_sgd"
 
 #: A minimal reader of a git directory's objects (loose and packed, deltas resolved), without git.
