@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from .assignment import GradeError
-from .report import spreadsheet_safe, write_atomic
+from .report import spreadsheet_safe, spreadsheet_value, write_atomic
 
 FORMATS = ("canvas", "gradescope-csv", "moodle")
 
@@ -43,11 +43,6 @@ def read_gradebook(folder: Path) -> tuple[str, list[dict]]:
     return json.loads(settings.read_text())["assignment"], rows
 
 
-def _unquote(cell: str) -> str:
-    """A gradebook cell as written before :func:`spreadsheet_safe` guarded it."""
-    return cell[1:] if cell[:2] in ("'=", "'+", "'-", "'@", "'\t", "'\r") else cell
-
-
 def export(folder: Path, fmt: str, out: Path | None = None) -> tuple[Path, list[str]]:
     """Write the ``fmt`` import file of the class graded in ``folder`` to ``out`` (default
     ``folder/<fmt>-<assignment>.csv``); returns its path and the submissions left out (no student_id)."""
@@ -62,13 +57,13 @@ def export(folder: Path, fmt: str, out: Path | None = None) -> tuple[Path, list[
     if fmt == "canvas":
         table = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment],
                  ["Points Possible", "", "", "", "", max_points]]
-        table += [[_unquote(r["name"]), "", _unquote(r["student_id"]), "", "", r[score]] for r in kept]
+        table += [[spreadsheet_value(r["name"]), "", spreadsheet_value(r["student_id"]), "", "", r[score]] for r in kept]
     elif fmt == "moodle":
         table = [["ID number", "Email address", "Full name", assignment]]
-        table += [[_unquote(r["student_id"]), _unquote(r.get("email", "")), _unquote(r["name"]), r[score]] for r in kept]
+        table += [[spreadsheet_value(r["student_id"]), spreadsheet_value(r.get("email", "")), spreadsheet_value(r["name"]), r[score]] for r in kept]
     else:
         table = [["Name", "SID", "Email", "Total Score", "Max Points", "Status"]]
-        table += [[_unquote(r["name"]), _unquote(r["student_id"]), _unquote(r.get("email", "")), r[score],
+        table += [[spreadsheet_value(r["name"]), spreadsheet_value(r["student_id"]), spreadsheet_value(r.get("email", "")), r[score],
                    r["max_total"], "Graded"] for r in kept]   # every row has its score, a failed run's too
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -169,3 +169,8 @@ def spreadsheet_safe(text: str) -> str:
         except ValueError:
             return "'" + text
     return text
+
+
+def spreadsheet_value(cell: str) -> str:
+    """The text a :func:`spreadsheet_safe` cell was made from (its guarding ' taken off)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
