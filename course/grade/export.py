@@ -51,7 +51,7 @@ def export(folder: Path, fmt: str, out: Path | None = None) -> tuple[Path, list[
     assignment, rows = read_gradebook(folder)
     score = "total_after_penalty" if rows and "total_after_penalty" in rows[0] else "total"
     kept = [r for r in rows if r.get("student_id", "").strip()]
-    skipped = [r["submission"] for r in rows if not r.get("student_id", "").strip()]
+    skipped = [spreadsheet_value(r["submission"]) for r in rows if not r.get("student_id", "").strip()]
     max_points = rows[0]["max_total"] if rows else ""
     table: list[list[str]]
     if fmt == "canvas":
