@@ -112,6 +112,8 @@ def read_times(path: Path, zone: tzinfo, known: set[str]) -> dict[str, datetime]
     for row_number, row in enumerate(reader, start=2):
         name = (row["submission"] or "").strip()
         where = f"--submitted-at {path}, row {row_number}"
+        if not name and not (row["submitted_at"] or "").strip():
+            continue   # a blank line
         if name not in known:
             raise GradeError(f"{where}: submission {name!r} is not among the submissions graded "
                              f"({len(known)} of them, e.g. {sorted(known)[0] if known else 'none'})")

@@ -40,6 +40,8 @@ K = 12            # tokens per fingerprinted run
 W = 6             # winnowing window: every run of K + W - 1 shared tokens is found
 THRESHOLD = 0.6   # pairs at or above this score are listed
 MIN_FINGERPRINTS = 4   # a submission with fewer own fingerprints for a question is not compared
+SIDE_BY_SIDE = 25      # pairs per question shown side by side; the rest are listed
+MAX_SOURCE = 2_000_000  # characters of a notebook's definitions: a longer one is not compared
 _BUILTINS = set(dir(builtins))
 
 
@@ -52,7 +54,9 @@ class Code:
 
 def question_code(source: str, question: str) -> Code | None:
     """The code for ``question`` in ``source`` (a notebook's definitions): None when the notebook
-    defines no such function or its code cannot be parsed."""
+    defines no such function, its code cannot be parsed, or it is longer than :data:`MAX_SOURCE`."""
+    if len(source) > MAX_SOURCE:
+        return None
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, TypeError, SystemError, RecursionError, MemoryError):
@@ -194,14 +198,19 @@ def write(out: Path, assignment, subs: list, threshold: float = THRESHOLD) -> Pa
         parts.append(f"<h2><code>{e(q.id)}</code>: {len(mine)} pair(s)</h2>")
         if not mine:
             parts.append(f"<p>No pair above {threshold:.0%} among {len(codes[q.id])} submissions defining it.</p>")
-        for p in mine:
+        for p in mine[:SIDE_BY_SIDE]:
             parts.append(f"<section><h3>{p.score:.0%}: {e(p.a)} and {e(p.b)} ({p.shared} shared fingerprints)</h3>"
                          f"<div class=pair><div><h4>{e(p.a)}</h4><pre>{e(codes[q.id][p.a].source)}</pre></div>"
                          f"<div><h4>{e(p.b)}</h4><pre>{e(codes[q.id][p.b].source)}</pre></div></div></section>")
+        if len(mine) > SIDE_BY_SIDE:
+            parts.append(f"<p>{len(mine) - SIDE_BY_SIDE} more pair(s), with scores at most those above:</p><table>"
+                         + "".join(f"<tr><td>{p.score:.0%}</td><td>{e(p.a)}</td><td>{e(p.b)}</td></tr>"
+                                   for p in mine[SIDE_BY_SIDE:]) + "</table>")
     style = ("body{font-family:sans-serif;max-width:96em;margin:2em auto;padding:0 1em;color:#222}"
              ".pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}"
-             "pre{background:#f4f4f4;padding:.5em;font-size:.8em;white-space:pre-wrap;overflow-wrap:anywhere}"
-             "section{border-top:1px solid #ccc;margin-top:1em}h3{font-size:1em}h4{margin:.3em 0;font-size:.9em;color:#555}")
+             "pre{background:#f4f4f4;padding:.5em;font-size:.85em;white-space:pre-wrap;overflow-wrap:anywhere}"
+             "section{border-top:1px solid #ccc;margin-top:1em}h3{font-size:1em}h4{margin:.3em 0;font-size:.9em;color:#555}"
+             "td{padding:.1em .6em}")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment.id)}: similar code</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     write_atomic(out / "similarity.html", page)
