@@ -95,8 +95,7 @@ def _fetch(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import Limits, grade
-    from .grade import GradeError
+    from .grade import GradeError, Limits, grade
     limits = Limits(notebook_seconds=args.timeout, question_seconds=args.question_timeout)
     late_options = [args.submitted_at, args.late_penalty, args.late_cap]
     if args.deadline is None and any(o is not None for o in late_options):
@@ -117,7 +116,6 @@ def _grade(args) -> int:
     else:
         print("protections: no sandbox has started (see the reason column)")
     print((args.out / "summary.txt").read_text(encoding="utf-8").rstrip())
-    print(f"similar code: {args.out / 'similarity.html'}")
     return 0
 
 

@@ -208,8 +208,8 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
             finish_all()
         written.write_pages(out, assignment_id, manual, list(records.values()))
         roster_lines = roster.describe(*roster.reconcile(students, list(records))) if students is not None else []
-        summary.write(out, assignment, list(records.values()), roster_lines)
-        similarity.write(out, assignment, subs)
+        pairs = similarity.write(out, assignment, subs)
+        summary.write(out, assignment, list(records.values()), roster_lines, len(pairs))
         return list(records.values())
     finally:
         assignment.close()

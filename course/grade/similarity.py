@@ -178,8 +178,9 @@ def class_pairs(assignment, notebooks: dict[str, nbformat.NotebookNode],
     return pairs, codes
 
 
-def write(out: Path, assignment, subs: list, threshold: float = THRESHOLD) -> Path:
-    """Write ``out/similarity.html`` for the submissions ``subs`` (:class:`course.grade.batch.Submission`)."""
+def write(out: Path, assignment, subs: list, threshold: float = THRESHOLD) -> list[Pair]:
+    """Write ``out/similarity.html`` for the submissions ``subs`` (:class:`course.grade.batch.Submission`);
+    returns the pairs it lists."""
     from .batch import read_notebook
     notebooks = {}
     for sub in subs:
@@ -214,4 +215,4 @@ def write(out: Path, assignment, subs: list, threshold: float = THRESHOLD) -> Pa
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment.id)}: similar code</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     write_atomic(out / "similarity.html", page)
-    return out / "similarity.html"
+    return pairs

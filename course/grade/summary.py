@@ -79,8 +79,8 @@ def _histogram(values: list[float], xlabel: str, bins, title: str) -> str:
     return _png(fig)
 
 
-def text_lines(out: Path, records: list[dict], roster_lines: list[str]) -> list[str]:
-    """The short summary printed at the end of ``course grade``."""
+def text_lines(out: Path, records: list[dict], roster_lines: list[str], similar: int | None = None) -> list[str]:
+    """The short summary printed at the end of ``course grade`` (after its count of statuses)."""
     totals, column = class_totals(out)
     max_total = max((r["max_total"] for r in records), default=0)
     lines = [f"class report: {out / 'summary.html'}"]
@@ -90,22 +90,25 @@ def text_lines(out: Path, records: list[dict], roster_lines: list[str]) -> list[
     rates = pass_rates(records)
     if rates:
         lines.append("full marks: " + ", ".join(f"{q} {a / b:.0%}" for q, (a, b) in rates.items()))
-    statuses = Counter(r["status"] for r in records)
-    lines.append("statuses: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     times = [r["grading_seconds"] for r in records if r.get("grading_seconds") is not None]
     if times:
         lines.append(f"grading time per submission: median {statistics.median(times):.1f} s, max {max(times):.1f} s")
+    if similar is not None:
+        lines.append(f"similar code: {similar} pair(s) listed in {out / 'similarity.html'}")
     return lines + roster_lines
 
 
-def write(out: Path, assignment, records: list[dict], roster_lines: list[str] = ()) -> Path:
-    """Write ``out/summary.html`` and ``out/summary.txt`` for the graded ``records``; returns the page's path."""
+def write(out: Path, assignment, records: list[dict], roster_lines: list[str] = (), similar: int | None = None) -> Path:
+    """Write ``out/summary.html`` and ``out/summary.txt`` for the graded ``records`` (``similar``: the
+    number of pairs ``similarity.html`` lists, when it was made); returns the page's path."""
     e = html.escape
     roster_lines = list(roster_lines)
     totals, column = class_totals(out)
     max_total = float(assignment.max_points)
     parts = [f"<h1>{e(assignment.id)}: class report</h1>",
-             f"<p>{len(records)} submissions graded in this folder.</p>"]
+             f"<p>{len(records)} submissions graded in this folder."
+             + (f" Similar code: <a href='similarity.html'>{similar} pair(s)</a>." if similar is not None else "")
+             + "</p>"]
     if roster_lines:
         parts.append("<h2>Roster</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in roster_lines) + "</ul>")
 
@@ -178,5 +181,5 @@ def write(out: Path, assignment, records: list[dict], roster_lines: list[str] = 
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment.id)}: class report</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     write_atomic(out / "summary.html", page)
-    write_atomic(out / "summary.txt", "\n".join(text_lines(out, records, roster_lines)) + "\n")
+    write_atomic(out / "summary.txt", "\n".join(text_lines(out, records, roster_lines, similar)) + "\n")
     return out / "summary.html"
