@@ -5,7 +5,6 @@ small zipped class end to end through the ``course`` command."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import zipfile
 from datetime import datetime, timedelta, timezone
