@@ -1,4 +1,4 @@
-"""The ``course`` command: ``course assign``, ``course fetch``, ``course grade``, ``course gradescope``."""
+"""The ``course`` command: ``course assign``, ``course fetch``, ``course grade``, ``course export``, ``course gradescope``."""
 from __future__ import annotations
 
 import argparse
@@ -44,7 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--run-demos", action="store_true",
                    help="run the cells tagged demo in full too (slower; the grades are the same)")
+    p.add_argument("--deadline", default=None, metavar="TIME", help="e.g. 2026-12-10T23:59 (ISO 8601; kept in DIR)")
+    p.add_argument("--submitted-at", type=Path, default=None, metavar="CSV",
+                   help="submission times: columns submission,submitted_at (default: the zip's entry times)")
+    p.add_argument("--late-penalty", default=None, metavar="RULE", help="per started late day: 10%%/day or 2pt/day")
+    p.add_argument("--late-cap", default=None, metavar="DAYS", help="e.g. 3d: later than that counts 0 points")
+    p.add_argument("--roster", type=Path, default=None, metavar="CSV",
+                   help="columns submission,student_id,name[,email] (kept in DIR)")
     p.set_defaults(run=_grade)
+
+    p = commands.add_parser("export", help="an LMS import file (Canvas, Gradescope, Moodle) from DIR/gradebook.csv")
+    p.add_argument("folder", type=Path, metavar="DIR", help="a folder written by course grade --roster ...")
+    p.add_argument("--format", required=True, choices=["canvas", "gradescope-csv", "moodle"])
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help="default: DIR/FORMAT-ASSIGNMENT.csv")
+    p.set_defaults(run=_export)
 
     p = commands.add_parser("gradescope", help="build the Gradescope autograder zip of an assignment")
     p.add_argument("--assignment", required=True, metavar="ID", help="e.g. 01_mnist_loader")
@@ -86,11 +99,17 @@ def _fetch(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import Limits, grade
+    from .grade import GradeError, Limits, grade
     limits = Limits(notebook_seconds=args.timeout, question_seconds=args.question_timeout)
+    late_options = [args.submitted_at, args.late_penalty, args.late_cap]
+    if args.deadline is None and any(o is not None for o in late_options):
+        raise GradeError("--submitted-at, --late-penalty and --late-cap need --deadline")
+    deadline = None if args.deadline is None else {"deadline": args.deadline, "penalty": args.late_penalty,
+                                                   "cap": args.late_cap, "submitted_at": args.submitted_at}
     records = grade(args.submissions, args.assignment, args.out, solutions=args.solutions, workers=args.workers,
                     limits=limits, regrade=args.regrade, cluster=args.cluster, seed=args.seed,
-                    progress=not args.no_progress, run_demos=args.run_demos)
+                    progress=not args.no_progress, deadline=deadline, roster_csv=args.roster,
+                    run_demos=args.run_demos)
     by_status: dict[str, int] = {}
     for r in records:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
@@ -101,6 +120,16 @@ def _grade(args) -> int:
         print("protections in force:\n  " + "\n  ".join(started[-1]["protections"]))
     else:
         print("protections: no sandbox has started (see the reason column)")
+    print((args.out / "summary.txt").read_text(encoding="utf-8").rstrip())
+    return 0
+
+
+def _export(args) -> int:
+    from .grade.export import export
+    path, skipped = export(args.folder, args.format, args.out)
+    print(f"wrote {path}")
+    if skipped:
+        print(f"left out {len(skipped)} submission(s) the roster does not name: {', '.join(skipped)}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,9 @@ One job per module:
 * :mod:`~course.grade.worker`: one submission, as an executor runs it;
 * :mod:`~course.grade.batch`: the class, in parallel, written as it comes;
 * :mod:`~course.grade.report` and :mod:`~course.grade.written`: gradebook, results.json, feedback, written answers;
+* :mod:`~course.grade.summary`, :mod:`~course.grade.similarity`: the class report and similar code;
+* :mod:`~course.grade.late`, :mod:`~course.grade.roster`, :mod:`~course.grade.export`: deadlines, whose
+  each file is, and LMS import files;
 * :mod:`~course.grade.gradescope`: the Gradescope autograder zip.
 """
 import importlib

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import warnings
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import plain, report, sandbox, written
+from . import late, plain, report, roster, sandbox, similarity, summary, written
 from .assignment import Assignment, GradeError
 from .worker import close_warm, execute_submission
 
@@ -31,44 +32,53 @@ class Submission:
     data: bytes | None
     folder: Path
     problem: str | None = None
+    modified: datetime | None = None   # a zip entry's time (naive: zip files keep no timezone)
 
 
 def collect(paths: list[Path]) -> list[Submission]:
     """The submissions among ``paths``: files as given, ``*.ipynb`` below folders (checkpoints
     skipped), and ``*.ipynb`` members of zip files. A submission is named by its file name, or by
     its path inside the folder or zip (``alice/hw.ipynb`` -> ``alice_hw.ipynb``) when names repeat."""
-    found: list[tuple[str, Path, int, callable]] = []  # (relative path, folder, size, read)
+    found: list[tuple[str, Path, int, callable, datetime | None]] = []  # (relative path, folder, size, read, zip time)
     for path in map(Path, paths):
         if path.is_dir():
             for nb in sorted(path.rglob("*.ipynb")):
                 if ".ipynb_checkpoints" not in nb.parts and nb.is_file():
-                    found.append((str(nb.relative_to(path)), path, nb.stat().st_size, nb.read_bytes))
+                    found.append((str(nb.relative_to(path)), path, nb.stat().st_size, nb.read_bytes, None))
         elif path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 for info in z.infolist():
                     if info.filename.endswith(".ipynb") and "__MACOSX" not in info.filename and not info.is_dir():
-                        found.append((info.filename, path.parent, info.file_size, lambda z=path, i=info: _unzip(z, i)))
+                        found.append((info.filename, path.parent, info.file_size, lambda z=path, i=info: _unzip(z, i),
+                                      _zip_time(info)))
         elif path.is_file():
-            found.append((path.name, path.parent, path.stat().st_size, path.read_bytes))
+            found.append((path.name, path.parent, path.stat().st_size, path.read_bytes, None))
         else:
             raise GradeError(f"submission {path}: expected a notebook, a folder or a zip file, but it does not exist")
     counts: dict[str, int] = {}
     for rel, *_ in found:
         counts[Path(rel).name] = counts.get(Path(rel).name, 0) + 1
     subs, taken = [], set()
-    for rel, folder, size, read in found:
+    for rel, folder, size, read, modified in found:
         name = Path(rel).name if counts[Path(rel).name] == 1 else rel.strip("/").replace("/", "_")
         while name in taken:
             name = f"{Path(name).stem}-2{Path(name).suffix}"
         taken.add(name)
         if size > MAX_NOTEBOOK_BYTES:
-            subs.append(Submission(name, None, folder.resolve(), f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"))
+            subs.append(Submission(name, None, folder.resolve(), f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB", modified))
             continue
         try:
-            subs.append(Submission(name, read(), folder.resolve()))
+            subs.append(Submission(name, read(), folder.resolve(), None, modified))
         except OSError as err:
-            subs.append(Submission(name, None, folder.resolve(), f"could not be read: {err.strerror}"))
+            subs.append(Submission(name, None, folder.resolve(), f"could not be read: {err.strerror}", modified))
     return subs
+
+
+def _zip_time(info: zipfile.ZipInfo) -> datetime | None:
+    try:
+        return datetime(*info.date_time)
+    except ValueError:  # a damaged date field
+        return None
 
 
 def _unzip(path: Path, info: zipfile.ZipInfo) -> bytes:
@@ -110,9 +120,12 @@ def _first_line(text: str) -> str:
 def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path = Path("solutions"),
           workers: int | None = None, limits: sandbox.Limits | None = None, regrade: bool = False,
           cluster: str | None = None, seed: int | None = None, progress: bool = True,
-          run_demos: bool = False) -> list[dict]:
+          deadline: dict | None = None, roster_csv: Path | None = None, run_demos: bool = False) -> list[dict]:
     """Grade the submissions in ``paths`` against ``solutions/<assignment_id>.ipynb`` into ``out``.
 
+    ``deadline``: the keyword arguments of :func:`course.grade.late.deadline_for` but ``subs``
+    (``deadline``, ``penalty``, ``cap``, ``submitted_at``); ``roster_csv``: see
+    :mod:`course.grade.roster`. Both are kept in ``out/grading.json`` for the next run.
     ``run_demos`` runs every cell in full, the ``demo`` cells grading does not need included
     (:mod:`course.grade.demos`); the verdicts are the same, only slower.
 
@@ -127,6 +140,15 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
     assignment = Assignment(Path(solutions) / f"{assignment_id}.ipynb", settings["seed"])
     try:
         subs = collect(paths)
+        deadline, roster_csv = late.remember(settings, deadline), roster.remember(settings, roster_csv)
+        due = late.deadline_for(subs, **deadline) if deadline else None
+        students = roster.read_roster(roster_csv) if roster_csv else None
+
+        def finish(record: dict) -> None:
+            if due is not None:
+                record["late"] = due.entry(record["submission"])
+            _finish(out, records, record)
+
         code_ids = [q.id for q in assignment.code]
         manual = {q.id: float(q.points) for q in assignment.manual}
         report.write_atomic(out / "grading.json", json.dumps(settings, indent=1))
@@ -139,10 +161,12 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
             digest = hashlib.sha256(sub.data or b"").hexdigest()
             old = records.get(sub.name)
             if old and old.get("sha256") == digest and not regrade:
+                if due is not None and old.get("late") != due.entry(sub.name):
+                    finish(old)   # a new deadline or time: its feedback and row say so
                 continue
             nb, problem = (None, f"not read: {sub.problem}") if sub.data is None else read_notebook(sub.data)
             if nb is None:
-                _finish(out, records, _record(sub, digest, assignment, "invalid", problem, {}, {}, None))
+                finish(_record(sub, digest, assignment, "invalid", problem, {}, {}, None))
             else:
                 todo.append((sub, digest, nb))
 
@@ -150,7 +174,7 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
             names = [s.name for s in subs] + list(records)
             points = written.manual_points(out / "manual_points.csv", manual, names)
             report.write_atomic(out / "gradebook.csv", report.gradebook_csv(
-                list(records.values()), [q.id for q in assignment.questions], points))
+                list(records.values()), [q.id for q in assignment.questions], points, students))
 
         executor, close = _executor(workers, cluster)
         # a cluster gets the inputs once per worker, not once per submission
@@ -163,14 +187,17 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
                        "skip_demos": not run_demos,
                        # a sandbox started ahead on this thread, while more submissions are to come
                        "warm": cluster is None and index < len(todo) - n_workers}
-                futures[executor.submit(execute_submission, job, shipped_inputs)] = (sub, digest, nb)
+                futures[executor.submit(_execute_timed, job, shipped_inputs)] = (sub, digest, nb)
             with tqdm(total=len(futures), unit="notebook", disable=not progress, desc=f"grading {assignment_id}") as bar:
                 pending = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         sub, digest, nb = futures[future]
-                        _finish(out, records, _graded_record(future, sub, digest, nb, assignment, manual, limits, secrets))
+                        started = time.monotonic()
+                        record = _graded_record(future, sub, digest, nb, assignment, manual, limits, secrets)
+                        record["grading_seconds"] = _grading_seconds(future, time.monotonic() - started)
+                        finish(record)
                         finish_all()
                         bar.update()
         except BaseException:
@@ -187,6 +214,9 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
                 close.close()
             finish_all()
         written.write_pages(out, assignment_id, manual, list(records.values()))
+        roster_lines = roster.describe(*roster.reconcile(students, list(records))) if students is not None else []
+        pairs = similarity.write(out, assignment, subs)
+        summary.write(out, assignment, list(records.values()), roster_lines, len(pairs))
         return list(records.values())
     finally:
         assignment.close()
@@ -212,6 +242,22 @@ def _graded_record(future, sub, digest, nb, assignment: Assignment, manual: dict
     except Exception as err:  # a bug of the grader's, met on this submission only
         return _record(sub, digest, assignment, "error", f"the grader could not judge it: {type(err).__name__}: "
                        f"{_first_line(str(err))}", {}, answers, None, answer_note)
+
+
+def _execute_timed(job: dict, inputs: dict[str, bytes]) -> dict:
+    """:func:`execute_submission`, with ``worker_seconds``: from the worker taking the job to its answer."""
+    start = time.monotonic()
+    raw = execute_submission(job, inputs)
+    raw["worker_seconds"] = time.monotonic() - start
+    return raw
+
+
+def _grading_seconds(future, judging: float) -> float | None:
+    """A submission's grading time: its worker's seconds (sandbox and all) plus the judging here."""
+    try:
+        return round(future.result()["worker_seconds"] + judging, 2)
+    except Exception:   # the worker failed: its time is unknown
+        return None
 
 
 def _sample_cache() -> dict[str, bytes]:

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 GRADEBOOK_FIXED = ["total", "max_total", "status", "reason"]
+ROSTER_COLUMNS = ["student_id", "name", "email"]             # with --roster, after submission
+LATE_COLUMNS = ["submitted_at", "late_days", "total_after_penalty"]   # with --deadline, after max_total
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -52,6 +54,8 @@ def gradescope_results(record: dict) -> dict:
     manual = ", ".join(f"{m} ({p:g} points)" for m, p in record["manual_points"].items())
     output = [f"Status: {record['status']}" + (f" ({record['reason']})" if record["reason"] else "")]
     output += record["notes"]
+    if record.get("late"):
+        output.append(record["late"]["text"])
     if manual:
         output.append(f"Written answers are graded by hand: {manual}.")
     return {"score": sum(q["score"] for q in record["questions"].values()),
@@ -66,6 +70,8 @@ def feedback_markdown(record: dict) -> str:
              f"**{auto:g} / {auto_max:g} points** on the automatically graded questions.", ""]
     if record["status"] != "graded":
         lines += [f"Status: **{record['status']}**: {record['reason']}", ""]
+    if record.get("late"):
+        lines += [record["late"]["text"], ""]
     for note in record["notes"]:
         lines.append(f"- {note}")
     if record["notes"]:
@@ -89,6 +95,8 @@ def feedback_html(record: dict) -> str:
             f"<p><b>{auto:g} / {auto_max:g} points</b> on the automatically graded questions.</p>"]
     if record["status"] != "graded":
         body.append(f"<p>Status: <b>{e(record['status'])}</b>: {e(record['reason'])}</p>")
+    if record.get("late"):
+        body.append(f"<p>{e(record['late']['text'])}</p>")
     if record["notes"]:
         body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in record["notes"]) + "</ul>")
     for qid, q in record["questions"].items():
@@ -111,14 +119,27 @@ def write_submission(folder: Path, record: dict) -> None:
     write_atomic(folder / "feedback.html", feedback_html(record))
 
 
-def gradebook_csv(records: list[dict], question_ids: list[str], manual: dict[str, dict[str, float]]) -> str:
+def gradebook_csv(records: list[dict], question_ids: list[str], manual: dict[str, dict[str, float]],
+                  roster: dict | None = None) -> str:
     """The gradebook: one row per submission, a column per question (written answers: the
-    instructor's points from the manual CSV, blank until entered), total, max_total, status, reason."""
+    instructor's points from the manual CSV, blank until entered), total, max_total, status, reason.
+
+    With a ``roster`` ({submission: :class:`course.grade.roster.Student`}) the columns student_id,
+    name, email follow ``submission`` (blank for a file the roster does not name); when the records
+    carry a deadline (their ``late`` entry) the columns submitted_at, late_days, total_after_penalty
+    follow max_total."""
+    from .late import after_penalty
+    late = any(r.get("late") for r in records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", *question_ids, *GRADEBOOK_FIXED])
+    header = ["submission", *(ROSTER_COLUMNS if roster is not None else []), *question_ids,
+              *GRADEBOOK_FIXED[:2], *(LATE_COLUMNS if late else []), *GRADEBOOK_FIXED[2:]]
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
     for r in sorted(records, key=lambda r: r["submission"]):
         row, total = [r["submission"]], 0.0
+        if roster is not None:
+            student = roster.get(r["submission"])
+            row += [student.student_id, student.name, student.email] if student else ["", "", ""]
         for qid in question_ids:
             if qid in r["questions"]:
                 value = r["questions"][qid]["score"]
@@ -129,7 +150,11 @@ def gradebook_csv(records: list[dict], question_ids: list[str], manual: dict[str
         reasons = [r["reason"]] if r["reason"] else []
         reasons += r.get("notes", [])   # what happened to the notebook: a cell stopped, the kernel died...
         reasons += [f"{qid}: {q['reason']}" for qid, q in r["questions"].items() if q["reason"]]
-        row += [f"{total:g}", f"{r['max_total']:g}", r["status"], "; ".join(reasons)[:2000]]
+        row += [f"{total:g}", f"{r['max_total']:g}"]
+        if late:
+            entry = r.get("late")
+            row += [entry["submitted_at"], str(entry["late_days"]), f"{after_penalty(entry, total):g}"] if entry else ["", "", ""]
+        row += [r["status"], "; ".join(reasons)[:2000]]
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
 
@@ -144,3 +169,8 @@ def spreadsheet_safe(text: str) -> str:
         except ValueError:
             return "'" + text
     return text
+
+
+def spreadsheet_value(cell: str) -> str:
+    """The text a :func:`spreadsheet_safe` cell was made from (its guarding ' taken off)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell

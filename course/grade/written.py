@@ -13,13 +13,14 @@ import html
 import io
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import nh3
 
 from ..assign import STUDENT_ANSWER_MD
 from .assignment import GradeError
-from .report import write_atomic
+from .report import spreadsheet_safe, spreadsheet_value, write_atomic
 
 MATHJAX_FILE = "mathjax-tex-svg.js"
 MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']]}};</script>"
@@ -59,26 +60,52 @@ def collect_answers(nb: nbformat.NotebookNode, manual_ids: list[str]) -> dict[st
 
 
 def write_pages(out: Path, assignment_id: str, manual: dict[str, float], records: list[dict]) -> list[Path]:
-    """``out/written/<question>.html``: every submission's answer to the question, side by side."""
+    """``out/written/<question>.html``: every submission's answer to the question, side by side,
+    each with a link to the submission's feedback on the code questions and the exact place to
+    type its points: ``manual_points.csv``'s line and column (that file is the source of truth)."""
     pages = []
     if manual:
         _copy_mathjax(out / "written")
+    lines, entered = _manual_lines(out / "manual_points.csv")
+    e = html.escape
     for qid, points in manual.items():
-        parts = [f"<h1>{html.escape(assignment_id)}: written question <code>{html.escape(qid)}</code> "
-                 f"({points:g} points)</h1><p>{len(records)} submissions. Enter points in "
-                 f"<code>manual_points.csv</code>, then run <code>course grade</code> again.</p>"]
+        parts = [f"<h1>{e(assignment_id)}: written question <code>{e(qid)}</code> ({points:g} points)</h1>"
+                 f"<p>{len(records)} submissions. To grade one, open <code>{e(str(out / 'manual_points.csv'))}</code> "
+                 f"in a text editor or spreadsheet, type the points (0 to {points:g}) in column <code>{e(qid)}</code> of "
+                 f"the line each answer names below, save, then run the same <code>course grade</code> command again: "
+                 f"it merges them into <code>gradebook.csv</code> without grading anything again.</p>"]
         for r in sorted(records, key=lambda r: r["submission"]):
+            name = r["submission"]
             answer = r.get("answers", {}).get(qid)
             body = answer_html(answer) if answer else "<p><i>(no answer)</i></p>"
-            parts.append(f"<section><h2>{html.escape(r['submission'])}</h2>{body}</section>")
+            now = entered.get(name, {}).get(qid, "")
+            where = (f"points: <code>manual_points.csv</code>, line {lines[name]} (submission <code>{e(name)}</code>), "
+                     f"column <code>{e(qid)}</code>: " + (f"<b>{e(now)}</b> entered" if now else "not entered yet")
+                     if name in lines else "points: not in <code>manual_points.csv</code> yet")
+            parts.append(f"<section><h2>{e(name)}</h2>{body}<p class=where>{where} · "
+                         f"<a href='../students/{quote(name)}/feedback.html'>its code questions' feedback</a></p></section>")
         style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-                 "section{border-top:1px solid #ccc;padding:.3em 0}h2{font-size:1em;color:#555}")
+                 "section{border-top:1px solid #ccc;padding:.3em 0}h2{font-size:1em;color:#555}"
+                 ".where{font-size:.85em;color:#444;background:#f6f6f0;padding:.2em .4em}")
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(qid)}</title>"
                 f"<style>{style}</style>{MATHJAX}</head><body>{''.join(parts)}</body></html>\n")
         path = out / "written" / f"{qid}.html"
         write_atomic(path, page)
         pages.append(path)
     return pages
+
+
+def _manual_lines(path: Path) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
+    """``manual_points.csv``'s line number of each submission (the header is line 1) and what is entered."""
+    if not path.is_file():
+        return {}, {}
+    lines, entered = {}, {}
+    for number, row in enumerate(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))), start=2):
+        name = spreadsheet_value((row.get("submission") or "").strip())
+        if name:
+            lines[name] = number
+            entered[name] = {k: (v or "").strip() for k, v in row.items() if k != "submission"}
+    return lines, entered
 
 
 def manual_points(path: Path, manual: dict[str, float], submissions: list[str]) -> dict[str, dict[str, float]]:
@@ -93,7 +120,7 @@ def manual_points(path: Path, manual: dict[str, float], submissions: list[str]) 
     entered: dict[str, dict[str, str]] = {}
     if path.is_file():
         for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))):
-            name = (row.get("submission") or "").strip()
+            name = spreadsheet_value((row.get("submission") or "").strip())
             if name:
                 entered[name] = {q: (row.get(q) or "").strip() for q in manual}
     points: dict[str, dict[str, float]] = {}
@@ -112,8 +139,8 @@ def manual_points(path: Path, manual: dict[str, float], submissions: list[str]) 
     if manual:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["submission", *manual])
+        writer.writerow([spreadsheet_safe(c) for c in ["submission", *manual]])
         for name in sorted(set(submissions) | set(entered)):
-            writer.writerow([name, *(entered.get(name, {}).get(q, "") for q in manual)])
+            writer.writerow([spreadsheet_safe(c) for c in [name, *(entered.get(name, {}).get(q, "") for q in manual)]])
         write_atomic(path, buffer.getvalue())
     return points
