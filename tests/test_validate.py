@@ -116,7 +116,7 @@ def test_validate_agrees_with_the_grader_on_public_cases(tmp_path):
         graded.update({(assignment, r["submission"]): r for r in records})
     jobs = [(a, f"{n}.ipynb") for a, names in SUBSET.items() for n in names]
     with ThreadPoolExecutor(2) as pool:
-        checked = dict(zip(jobs, pool.map(lambda job: validate(CORPUS / job[0] / job[1], limits=LIMITS), jobs)))
+        checked = dict(zip(jobs, pool.map(lambda job: validate(CORPUS / job[0] / job[1], job[0], limits=LIMITS), jobs)))
     for job in jobs:
         record, v = graded[job], checked[job]
         assert v.assignment == job[0] and record["status"] == v.record["status"] == "graded", job
@@ -132,7 +132,8 @@ def test_validate_agrees_with_the_grader_on_public_cases(tmp_path):
         assert {q: r["score"] for q, r in record["questions"].items()} == expected, job
     # hard-coded public answers pass validate and fail the grader: validate says it is public cases only
     hard = checked["05_newton", "hardcodes_public_cases.ipynb"]
-    assert hard.passed and graded["05_newton", "hardcodes_public_cases.ipynb"]["questions"]["mse_gradient"]["score"] == 0
+    row = next(r for r in hard.rows if r.question == "mse_gradient")
+    assert row.passed == row.total and graded["05_newton", "hardcodes_public_cases.ipynb"]["questions"]["mse_gradient"]["score"] == 0
     # the partial-credit question: validate shows the grader's points for the public cases
     rows = {r.question: r for r in checked["05_newton", "steps_without_refusals.ipynb"].rows}
     assert rows["newton_step"].score == pytest.approx(2.8) and not checked["05_newton", "steps_without_refusals.ipynb"].passed
