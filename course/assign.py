@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from .questions import partial_shares
+
 SOLUTION_ONLY_TAG = "solution-only"
 _CODE_BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*?))?\s*$")
 _CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -37,7 +39,8 @@ class AssignError(ValueError):
 
 
 def question_of(cell) -> dict | None:
-    """The ``course`` metadata of a cell: ``{"question": id, "points": n, "manual": bool}``."""
+    """The ``course`` metadata of a cell: ``{"question": id, "points": n, "manual": bool}``, and
+    optionally ``"partial"`` (see :func:`course.questions.partial_shares`)."""
     return cell.get("metadata", {}).get("course")
 
 
@@ -56,6 +59,10 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
             if meta["question"] in seen:
                 raise AssignError(f"{name} cell {index}: question id {meta['question']!r} is used twice")
             seen.add(meta["question"])
+            try:
+                partial_shares(meta)
+            except ValueError as err:
+                raise AssignError(f"{name} cell {index}: {err}") from None
         where = f"{name} cell {index}"
         if cell.cell_type == "code":
             cell.source = _strip_code(cell.source, meta and meta["question"], where)

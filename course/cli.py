@@ -1,4 +1,5 @@
-"""The ``course`` command: ``course assign``, ``course fetch``, ``course grade``, ``course export``, ``course gradescope``."""
+"""The ``course`` command: ``course assign``, ``course fetch``, ``course grade``, ``course export``,
+``course gradescope``, ``course validate``."""
 from __future__ import annotations
 
 import argparse
@@ -24,23 +25,31 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_assign)
 
     p = commands.add_parser("fetch", help="download datasets into the cache, verified by SHA-256")
-    p.add_argument("names", nargs="*", default=["mnist"], choices=[*data.DATASETS, "all"],
-                   metavar="DATASET", help=f"one or more of {', '.join(data.DATASETS)}, all (default: mnist)")
+    p.add_argument("names", nargs="*", default=None, metavar="DATASET",  # checked in _fetch: argparse
+                   help=f"one or more of {', '.join(data.DATASETS)}, all (default: mnist)")  # rejects a list default
     p.add_argument("--dest", type=Path, default=None, help="folder to download into (default: the cache)")
     p.set_defaults(run=_fetch)
 
-    p = commands.add_parser("grade", help="grade submitted notebooks: gradebook CSV, results.json, feedback")
+    p = commands.add_parser(
+        "grade", help="grade submitted notebooks: gradebook CSV, results.json, feedback",
+        description="Grade submitted notebooks against solutions/ID.ipynb, each in a sandbox of its own, into DIR: "
+                    "gradebook.csv, per student students/NAME/ (results.json, feedback.md, feedback.html), "
+                    "written/ (written answers side by side) and manual_points.csv. A rerun grades only new or "
+                    "changed submissions.",
+        epilog="example: course grade submissions/ --assignment 03_sgd --out grades-03 (see docs/instructors.md)")
     p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                    help="notebooks, folders of notebooks, or zip files")
     p.add_argument("--assignment", required=True, metavar="ID", help="e.g. 01_mnist_loader (a notebook in solutions/)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the grades (made if absent)")
-    p.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: the cores)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="submissions graded at once (default: the cores)")
     p.add_argument("--timeout", type=float, default=60, metavar="S", help="seconds for the notebook's cells (default 60)")
     p.add_argument("--question-timeout", type=float, default=20, metavar="S", help="seconds per question (default 20)")
     p.add_argument("--regrade", action="store_true", help="grade again submissions already graded in DIR")
     p.add_argument("--cluster", default=None, metavar="ADDRESS", help="a Dask distributed scheduler, e.g. tcp://host:8786")
-    p.add_argument("--seed", type=int, default=None, help="grading seed of the hidden cases (default: random, kept in DIR)")
-    p.add_argument("--solutions", type=Path, default=Path("solutions"), help="default: ./solutions")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="grading seed of the hidden cases (default: random, kept in DIR)")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
+                   help="the solution notebooks (default: ./solutions)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--run-demos", action="store_true",
                    help="run the cells tagged demo in full too (slower; the grades are the same)")
@@ -59,10 +68,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="default: DIR/FORMAT-ASSIGNMENT.csv")
     p.set_defaults(run=_export)
 
+    p = commands.add_parser(
+        "validate", help="check a saved notebook before submitting it: the grader's run, on the public cases",
+        description="Run a saved notebook the way `course grade` will (a fresh kernel, the same sandbox and time "
+                    "limits), then the public cases of every question; print a table and what to fix before "
+                    "submitting. Hidden cases are not run. Exit status 0 when every public case passes.",
+        epilog="example: course validate notebooks/03_sgd.ipynb")
+    p.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the saved notebook, e.g. notebooks/03_sgd.ipynb")
+    p.add_argument("--assignment", default=None, metavar="ID",
+                   help="e.g. 03_sgd (default: from the file name, as in 03_sgd.ipynb or 03_sgd-alice.ipynb)")
+    p.add_argument("--solutions", type=Path, default=None, metavar="DIR",
+                   help="the pack's solution notebooks (default: ./solutions, else the installed pack's solutions/)")
+    p.add_argument("--timeout", type=float, default=60, metavar="S", help="seconds for the notebook's cells (default 60)")
+    p.add_argument("--question-timeout", type=float, default=20, metavar="S", help="seconds per question (default 20)")
+    p.set_defaults(run=_validate)
+
     p = commands.add_parser("gradescope", help="build the Gradescope autograder zip of an assignment")
     p.add_argument("--assignment", required=True, metavar="ID", help="e.g. 01_mnist_loader")
     p.add_argument("--out", type=Path, default=None, help="default: autograder-ID.zip")
-    p.add_argument("--solutions", type=Path, default=Path("solutions"), help="default: ./solutions")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"), metavar="DIR",
+                   help="the solution notebooks (default: ./solutions)")
     p.set_defaults(run=_gradescope)
 
     args = parser.parse_args(argv)
@@ -84,18 +109,36 @@ def _assign(args) -> int:
     if args.check:
         for path in changed:
             print(f"out of date: {path} (run `course assign`)")
+        if not changed:
+            print(f"{args.out}/ is up to date")
         return 1 if changed else 0
-    print(f"wrote {len(changed)} student notebook(s) in {args.out}" if changed else f"{args.out} is up to date")
+    print(f"wrote {len(changed)} student notebook(s) in {args.out}/" if changed else f"{args.out}/ is up to date")
     return 0
 
 
 def _fetch(args) -> int:
-    names = list(data.DATASETS) if "all" in args.names else args.names
-    for name in names:
+    names = args.names or ["mnist"]
+    unknown = [n for n in names if n not in data.DATASETS and n != "all"]
+    if unknown:
+        raise data.DataError(f"unknown dataset {unknown[0]!r}: expected one of {', '.join(data.DATASETS)}, all")
+    for name in list(data.DATASETS) if "all" in names else names:
         dest = args.dest / name if args.dest else None
-        paths = data.download(name, dest)
+        try:
+            paths = data.download(name, dest)
+        except data.DownloadError as err:
+            if all(_is_network_failure(r) for r in err.reasons):
+                raise data.DataError(
+                    f"could not download {data.DATASETS[name].title}: no mirror could be reached ({err.short}). "
+                    "Offline? The notebooks run on the embedded MNIST sample without it; run `course fetch` "
+                    "again once online") from None
+            raise
         print(f"{data.DATASETS[name].title}: {len(paths)} files verified in {paths[0].parent}")
     return 0
+
+
+def _is_network_failure(reason: str) -> bool:
+    """A mirror's failure (a line of :class:`course.data.DownloadError`) that means it was not reached."""
+    return any(word in reason for word in ("connection refused", "connection failed", "cannot resolve", "timed out"))
 
 
 def _grade(args) -> int:
@@ -131,6 +174,17 @@ def _export(args) -> int:
     if skipped:
         print(f"left out {len(skipped)} submission(s) the roster does not name: {', '.join(skipped)}", file=sys.stderr)
     return 0
+
+
+def _validate(args) -> int:
+    from .grade import Limits
+    from .grade.validate import render, validate
+    limits = Limits(notebook_seconds=args.timeout, question_seconds=args.question_timeout)
+    print(f"validating {args.notebook} (a fresh kernel runs every cell: this takes as long as the notebook does)...",
+          flush=True)
+    result = validate(args.notebook, args.assignment, solutions=args.solutions, limits=limits)
+    print(render(result, limits))
+    return 0 if result.passed else 1
 
 
 def _gradescope(args) -> int:

@@ -235,9 +235,9 @@ def download(name: str = "mnist", dest: str | os.PathLike | None = None, *,
         for part in ("images", "labels"):
             fname = dataset.filename(split, part)
             failures = []
+            if verbose and not (dest / fname).is_file():
+                print(f"downloading {dataset.title} {fname} ({len(mirrors)} mirror(s), checked by SHA-256)")
             for mirror in mirrors:
-                if verbose and not (dest / fname).is_file():
-                    print(f"downloading {dataset.title} {fname} from {mirror}")
                 downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=verbose)
                 try:
                     paths.append(Path(pooch.retrieve(mirror + fname, f"sha256:{dataset.sha256[fname]}",

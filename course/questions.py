@@ -9,23 +9,65 @@ from pathlib import Path
 import nbformat
 
 
+#: The groups a code question's points may be split over (``"partial"`` in its metadata): the cases
+#: that must return a value, and the cases that must raise (a :class:`course.checks.Case` with ``raises``).
+PARTIAL_GROUPS = ("values", "refusals")
+
+
 @dataclass(frozen=True)
 class Question:
     """A graded question: ``id`` (the function's name for code questions), points, and
-    ``manual`` for written answers graded by a person; ``cell`` is its cell index."""
+    ``manual`` for written answers graded by a person; ``cell`` is its cell index.
+
+    ``partial`` is empty for all-or-nothing (the default), else ``(("values", share), ("refusals",
+    share))``: the shares of the points each group of cases earns (see :func:`partial_shares`).
+    """
     id: str
     points: float
     manual: bool
     cell: int
+    partial: tuple[tuple[str, float], ...] = ()
+
+
+def partial_shares(meta: dict) -> tuple[tuple[str, float], ...]:
+    """The partial-credit split of a question's ``course`` metadata, e.g.
+    ``{"question": "newton_step", "points": 4, "partial": {"values": 0.7, "refusals": 0.3}}``.
+
+    Empty without ``"partial"``. Otherwise it names both groups of :data:`PARTIAL_GROUPS`, with
+    shares above 0 that add up to 1, on a code question.
+
+    Raises
+    ------
+    ValueError
+        If ``"partial"`` is anything else; the message says what was expected and what came.
+    """
+    spec = meta.get("partial")
+    if spec is None:
+        return ()
+    expected = 'expected {"values": share, "refusals": share} with shares above 0 adding up to 1'
+    if meta.get("manual"):
+        raise ValueError(f"question {meta.get('question')!r}: a written (manual) question takes no 'partial' split, "
+                         f"got {spec!r}")
+    if not isinstance(spec, dict) or set(spec) != set(PARTIAL_GROUPS):
+        raise ValueError(f"question {meta.get('question')!r}: 'partial' {expected}, got {spec!r}")
+    shares = tuple((group, spec[group]) for group in PARTIAL_GROUPS)
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for _, s in shares) \
+            or abs(sum(s for _, s in shares) - 1) > 1e-9:
+        raise ValueError(f"question {meta.get('question')!r}: 'partial' {expected}, got {spec!r}")
+    return tuple((group, float(s)) for group, s in shares)
 
 
 def questions(nb: nbformat.NotebookNode) -> list[Question]:
-    """The questions of a notebook, in order, from the cells' ``course`` metadata."""
+    """The questions of a notebook, in order, from the cells' ``course`` metadata.
+
+    Raises ValueError for a ``"partial"`` entry :func:`partial_shares` does not accept.
+    """
     found = []
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("course")
         if meta:
-            found.append(Question(meta["question"], meta["points"], bool(meta.get("manual")), index))
+            found.append(Question(meta["question"], meta["points"], bool(meta.get("manual")), index,
+                                  partial_shares(meta)))
     return found
 
 

@@ -5,6 +5,11 @@ Everything comes from ``solutions/<ID>.ipynb`` (questions and points from the ce
 metadata, reference functions from its definitions) and from :mod:`course.checks` (public cases
 registered with ``register``, hidden ones with ``register_hidden``), so a new assignment needs no
 change here.
+
+A question is all-or-nothing unless its metadata splits its points (``"partial"``, see
+:func:`course.questions.partial_shares`): then the value cases (no ``raises``) earn their share
+when they all pass, and the refusal cases (must raise) earn theirs when they all pass *and* every
+value case passes, so that a function that always raises earns nothing.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import copy
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +50,25 @@ class CaseVerdict:
 
 
 @dataclass
+class GroupVerdict:
+    """A group of a partial-credit question: ``"values"`` or ``"refusals"``, its points and score,
+    its cases passed out of ``cases``, and ``reason`` (empty when it earned its points)."""
+    group: str
+    points: float
+    score: float
+    passed: int
+    cases: int
+    reason: str
+
+
+@dataclass
 class QuestionVerdict:
     question: str
     points: float
     score: float
     reason: str                 # one line; empty when full marks
     cases: list[CaseVerdict]
+    groups: list[GroupVerdict] = field(default_factory=list)   # empty for all-or-nothing questions
 
 
 class Assignment:
@@ -62,35 +80,47 @@ class Assignment:
         The solution notebook.
     seed : int
         The grading seed of the hidden cases (the same for the whole class).
+    public_only : bool
+        Keep only the public cases (what ``course validate`` runs). The reference solution then
+        runs only for a public case that has no judge of its own (none has in this pack).
     """
 
-    def __init__(self, solution: Path, seed: int):
+    def __init__(self, solution: Path, seed: int, *, public_only: bool = False):
         solution = Path(solution)
         if not solution.is_file():
             known = ", ".join(p.stem for p in sorted(solution.parent.glob("*.ipynb"))) or "none"
             raise GradeError(f"no solution notebook {solution}; assignments in {solution.parent}: {known}")
         self.id = solution.stem
         self.solution = solution
-        self.questions: list[Question] = questions(nbformat.read(solution, as_version=4))
+        self.public_only = public_only
+        try:
+            self.questions: list[Question] = questions(nbformat.read(solution, as_version=4))
+        except ValueError as err:  # a malformed "partial" entry
+            raise GradeError(f"{solution}: {err}") from None
         self.code = [q for q in self.questions if not q.manual]
         self.manual = [q for q in self.questions if q.manual]
         if not self.questions:
             raise GradeError(f"{solution}: no cell carries course question metadata")
-        reference = load_definitions(solution)
         self._scratch = Path(tempfile.mkdtemp(prefix="course-grade-cases-"))
         self.cases: dict[str, list[GradedCase]] = {}
         for q in self.code:
-            if q.id not in reference:
-                raise GradeError(f"{solution}: question {q.id!r} has no function of that name")
             folder = self._scratch / q.id
             folder.mkdir()
             public = checks.public_cases(q.id, folder)
-            hidden = checks.hidden_cases(q.id, seed, folder)
-            graded = [GradedCase(c, False) for c in public] + [GradedCase(c, True) for c in hidden]
-            for g in graded:
+            hidden = [] if public_only else checks.hidden_cases(q.id, seed, folder)
+            self.cases[q.id] = [GradedCase(c, False) for c in public] + [GradedCase(c, True) for c in hidden]
+            if q.partial and not all(any((g.case.raises is not None) == refusal for g in self.cases[q.id])
+                                     for refusal in (False, True)):
+                raise GradeError(f"{solution}: question {q.id!r} splits its points over values and refusals, "
+                                 "but its cases lack one of the two kinds")
+        needs_reference = [q for q in self.code if any(g.case.judge is None for g in self.cases[q.id])]
+        reference = load_definitions(solution) if needs_reference or not public_only else {}
+        for q in self.code if not public_only else needs_reference:
+            if q.id not in reference:
+                raise GradeError(f"{solution}: question {q.id!r} has no function of that name")
+            for g in self.cases[q.id]:
                 if g.case.judge is None:
                     g.expected = _reference_answer(reference[q.id], g.case, q.id)
-            self.cases[q.id] = graded
 
     @property
     def max_points(self) -> float:
@@ -152,19 +182,45 @@ class Assignment:
             passed, message = _judge_case(g, outcome)
             verdicts.append(CaseVerdict(g.case.name, g.hidden, passed, message))
         failed = [v for v in verdicts if not v.passed]
+        groups = _group_verdicts(question, graded, verdicts)
         if not failed:
-            return QuestionVerdict(question.id, question.points, float(question.points), "", verdicts)
+            return QuestionVerdict(question.id, question.points, float(question.points), "", verdicts, groups)
         first = failed[0]
-        if first.message.startswith("not written yet"):
+        not_written = first.message.startswith("not written yet")
+        if not_written:
             reason = first.message
+            groups = [_no_score(g) for g in groups]
         elif first.hidden:
             reason = f"{len(failed)}/{len(verdicts)} cases failed, first the hidden case '{first.name}'"
         else:
             reason = f"{len(failed)}/{len(verdicts)} cases failed, first '{first.name}': {first.message}"
-        return zero(reason[:300], verdicts)
+        score = round(sum(g.score for g in groups), 6)   # 0 for an all-or-nothing question
+        return QuestionVerdict(question.id, question.points, score, reason[:300], verdicts, groups)
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _group_verdicts(question: Question, graded: list[GradedCase], verdicts: list[CaseVerdict]) -> list[GroupVerdict]:
+    """The groups of a partial-credit question (none for all-or-nothing): the value cases earn
+    their share when all pass, the refusal cases theirs when all pass and every value case passes."""
+    found = []
+    for group, share in question.partial:
+        mine = [v for g, v in zip(graded, verdicts) if (g.case.raises is not None) == (group == "refusals")]
+        points = round(question.points * share, 6)
+        passed = sum(v.passed for v in mine)
+        reason = "" if passed == len(mine) else f"{len(mine) - passed}/{len(mine)} of its cases failed"
+        found.append(GroupVerdict(group, points, points if not reason else 0.0, passed, len(mine), reason))
+    values = next((g for g in found if g.group == "values"), None)
+    for g in found:
+        if g.group == "refusals" and values is not None and values.reason and not g.reason:
+            g.score, g.reason = 0.0, "earned only once every value case passes"
+    return found
+
+
+def _no_score(group: GroupVerdict) -> GroupVerdict:
+    """``group`` earning nothing (its question is not written yet)."""
+    return GroupVerdict(group.group, group.points, 0.0, group.passed, group.cases, group.reason or "not written yet")
 
 
 def _reference_answer(fn, case: checks.Case, question: str) -> Any:

@@ -120,7 +120,8 @@ def _first_line(text: str) -> str:
 def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path = Path("solutions"),
           workers: int | None = None, limits: sandbox.Limits | None = None, regrade: bool = False,
           cluster: str | None = None, seed: int | None = None, progress: bool = True,
-          deadline: dict | None = None, roster_csv: Path | None = None, run_demos: bool = False) -> list[dict]:
+          deadline: dict | None = None, roster_csv: Path | None = None, run_demos: bool = False,
+          public_only: bool = False) -> list[dict]:
     """Grade the submissions in ``paths`` against ``solutions/<assignment_id>.ipynb`` into ``out``.
 
     ``deadline``: the keyword arguments of :func:`course.grade.late.deadline_for` but ``subs``
@@ -131,13 +132,14 @@ def grade(paths: list[Path], assignment_id: str, out: Path, *, solutions: Path =
 
     Returns the records of every submission graded in ``out`` (this run's and earlier runs').
     Whatever a submission holds, it gets its own record; see docs/instructors.md for the files written.
+    With ``public_only`` only the public cases are graded (``course validate``; see :class:`Assignment`).
     """
     from tqdm import tqdm
 
     out = Path(out).resolve()
     limits = limits or sandbox.Limits()
     settings = _settings(out, assignment_id, seed, regrade)
-    assignment = Assignment(Path(solutions) / f"{assignment_id}.ipynb", settings["seed"])
+    assignment = Assignment(Path(solutions) / f"{assignment_id}.ipynb", settings["seed"], public_only=public_only)
     try:
         subs = collect(paths)
         deadline, roster_csv = late.remember(settings, deadline), roster.remember(settings, roster_csv)
@@ -341,6 +343,8 @@ def _judge(sub, digest, assignment: Assignment, raw: dict, answers: dict, limits
         v = assignment.judge(q, value)
         questions[q.id] = {"points": float(v.points), "score": v.score, "reason": v.reason,
                            "cases": [asdict(c) for c in v.cases]}
+        if v.groups:  # a partial-credit question: the points of each group of cases
+            questions[q.id]["groups"] = [asdict(g) for g in v.groups]
     notes = [*notes, *(str(n)[:300] for n in log.get("notes", [])[:10])]
     if log.get("output_truncated"):
         notes.append("the notebook printed more output than the grader keeps; the rest was dropped")

@@ -38,6 +38,22 @@ def case_lines(question: dict) -> list[str]:
     return lines
 
 
+def group_lines(question: dict) -> list[str]:
+    """Lines for a partial-credit question's groups of cases (none for an all-or-nothing question):
+    the points each group earned out of its share, and its cases passed."""
+    lines = []
+    for g in question.get("groups", []):
+        why = f"; {g['reason']}" if g["reason"] and g["passed"] == g["cases"] else ""
+        lines.append(f"{g['group']}: {g['score']:g} / {g['points']:g} points "
+                     f"({g['passed']}/{g['cases']} cases passed{why})")
+    return lines
+
+
+def verdict(question: dict) -> str:
+    """PASS (full marks), PARTIAL (some points) or FAIL."""
+    return "PASS" if question["score"] == question["points"] else "PARTIAL" if question["score"] > 0 else "FAIL"
+
+
 def student_reason(question: dict) -> str:
     """The question's one-line reason (the grader already keeps hidden details out of it)."""
     return question["reason"] or "all cases passed"
@@ -47,7 +63,7 @@ def gradescope_results(record: dict) -> dict:
     """The Gradescope ``results.json`` of a graded submission (automatically graded questions only)."""
     tests = []
     for qid, q in record["questions"].items():
-        output = "\n".join([student_reason(q), *case_lines(q)])
+        output = "\n".join([student_reason(q), *group_lines(q), *case_lines(q)])
         tests.append({"name": qid, "score": q["score"], "max_score": q["points"],
                       "status": "passed" if q["score"] == q["points"] else "failed",
                       "visibility": "visible", "output": output})
@@ -77,8 +93,8 @@ def feedback_markdown(record: dict) -> str:
     if record["notes"]:
         lines.append("")
     for qid, q in record["questions"].items():
-        verdict = "PASS" if q["score"] == q["points"] else "FAIL"
-        lines += [f"## `{qid}`: {q['score']:g} / {q['points']:g} ({verdict})", "", student_reason(q), ""]
+        lines += [f"## `{qid}`: {q['score']:g} / {q['points']:g} ({verdict(q)})", "", student_reason(q), ""]
+        lines += [f"- {line}" for line in group_lines(q)] + ([""] if group_lines(q) else [])
         lines += [f"    {line}" for line in case_lines(q)]
         lines.append("")
     for qid, points in record["manual_points"].items():
@@ -100,14 +116,16 @@ def feedback_html(record: dict) -> str:
     if record["notes"]:
         body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in record["notes"]) + "</ul>")
     for qid, q in record["questions"].items():
-        ok = q["score"] == q["points"]
+        word = verdict(q)
         body.append(f"<h2><code>{e(qid)}</code>: {q['score']:g} / {q['points']:g} "
-                    f"<span class={'pass' if ok else 'fail'}>{'PASS' if ok else 'FAIL'}</span></h2>")
-        body.append(f"<p>{e(student_reason(q))}</p><pre>{e(chr(10).join(case_lines(q)))}</pre>")
+                    f"<span class={word.lower()}>{word}</span></h2>")
+        groups = "".join(f"<li>{e(line)}</li>" for line in group_lines(q))
+        body.append(f"<p>{e(student_reason(q))}</p>" + (f"<ul>{groups}</ul>" if groups else "")
+                    + f"<pre>{e(chr(10).join(case_lines(q)))}</pre>")
     for qid, points in record["manual_points"].items():
         body.append(f"<h2><code>{e(qid)}</code>: written answer ({points:g} points, graded by hand)</h2>")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;padding:.5em;"
-             "white-space:pre-wrap}.pass{color:#1a7f37}.fail{color:#c62828}")
+             "white-space:pre-wrap}.pass{color:#1a7f37}.partial{color:#9a6700}.fail{color:#c62828}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(record['submission'])}</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 

@@ -1900,6 +1900,33 @@ def gradcheck_answers(src: Source) -> str:
     return text_of(notebook(src, doc_of(gradcheck_answers), cells))
 
 
+@entry(A05, "steps_without_refusals")
+def steps_without_refusals(src: Source) -> str:
+    """`newton_step` is a bare `np.linalg.solve(hess, -grad)`: every step is right, but it refuses nothing
+    of its own (bad shapes, NaN, a non-symmetric or singular Hessian). `newton_step` splits its points
+    (values 0.7, refusals 0.3), so it earns the share of its value cases. Everything else is the
+    reference code. Fair score: newton_step 2.8, every other question full marks."""
+    cells = src.small(solved=True)
+    with_body(src, cells, "newton_step", "return np.linalg.solve(hess, -grad)")
+    return text_of(notebook(src, doc_of(steps_without_refusals), cells))
+
+
+@entry(A05, "refusals_without_steps")
+def refusals_without_steps(src: Source) -> str:
+    """`newton_step` refuses every bad input as the reference does, then returns the step with the wrong
+    sign (`solve(hess, grad)`), so every value case fails: its refusal cases pass, but that share counts
+    only once the value cases pass. `newton_method` solves its own steps. Fair score: newton_step 0,
+    every other question full marks."""
+    cells = src.small(solved=True)
+    i = src.question_index(cells, "newton_step")
+    cells[i].source = cells[i].source.replace("    return np.linalg.solve(hess, -grad)", "    return np.linalg.solve(hess, grad)")
+    assert "np.linalg.solve(hess, grad)" in cells[i].source
+    i = src.question_index(cells, "newton_method")
+    cells[i].source = cells[i].source.replace("p = newton_step(g, hess(w))", "p = np.linalg.solve(hess(w), -g)")
+    assert "np.linalg.solve(hess(w), -g)" in cells[i].source
+    return text_of(notebook(src, doc_of(refusals_without_steps), cells))
+
+
 @entry(A05, "ignores_signals")
 def ignores_signals(src: Source) -> str:
     """A correct notebook except `newton_method`, which spins forever; a cell at the start ignores
