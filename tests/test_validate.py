@@ -55,13 +55,13 @@ def test_bad_input_gets_one_clear_error(tmp_path, capsys, monkeypatch):
 
 def _mutated_01(path: Path) -> None:
     """The 01 solution with three faults: the written answer back to the placeholder, class_means
-    defined again (wrongly) in a later cell, a cell that raises; and a 3 s cell."""
+    defined again (wrongly) in a later cell, a cell that raises after 5 s (over 70% of an 8 s limit)."""
     nb = nbformat.read(ROOT / "solutions" / "01_mnist_loader.ipynb", as_version=4)
     for cell in nb.cells:
         if (cell.metadata.get("course") or {}).get("manual"):
             cell.source = STUDENT_ANSWER_MD
     nb.cells.append(new_code_cell("def class_means(images, labels):\n    return images[:10]"))
-    nb.cells.append(new_code_cell("import time\ntime.sleep(3)\nraise KeyError('forgot to delete this cell')"))
+    nb.cells.append(new_code_cell("import time\ntime.sleep(5)\nraise KeyError('forgot to delete this cell')"))
     nbformat.write(nb, path)
 
 
