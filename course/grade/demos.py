@@ -121,27 +121,15 @@ def cells_to_run(cells: list[tuple[int, str, bool]], graded: list[str]) -> set[i
         _scopes(table, functions)
     data = set().union(*(c.binds for c in parsed.values()))  # names some statement binds
     for cell in parsed.values():  # a function's global rewrites are effects of the cells that call it
-        cell.binds |= _writes_of(cell.reads, functions)
+        cell.binds |= {w for name in _reach(cell.reads, functions) for f in functions.get(name, []) for w in f.writes}
 
-    needed: set[str] = set()
-    dynamic = False
-
-    def need(names: set[str]) -> None:
-        nonlocal dynamic
-        todo = set(names) - needed
-        while todo:
-            name = todo.pop()
-            needed.add(name)
-            for f in functions.get(name, []):
-                dynamic |= f.dynamic
-                todo |= f.reads - needed
-
-    need(set(graded) | always)
+    needed = _reach(set(graded) | always, functions)
     demos = [i for i, _, demo in cells if demo]
     full = {i for i, _, demo in cells if not demo}
     while True:
         for i in full:
-            need(parsed[i].reads)
+            needed |= _reach(parsed[i].reads, functions)
+        dynamic = any(f.dynamic for name in needed for f in functions.get(name, []))
         more = {i for i in demos if i not in full and (
             dynamic or not parsed[i].parsed or parsed[i].dynamic or parsed[i].binds & needed
             or parsed[i].reads & needed & data)}
@@ -150,13 +138,12 @@ def cells_to_run(cells: list[tuple[int, str, bool]], graded: list[str]) -> set[i
         full |= more
 
 
-def _writes_of(reads: set[str], functions: dict[str, list[_Function]]) -> set[str]:
-    """The globals rewritten by the functions reachable from ``reads``."""
-    seen, todo, writes = set(), set(reads), set()
+def _reach(names: set[str], functions: dict[str, list[_Function]]) -> set[str]:
+    """``names`` and every name read by the functions they name, transitively."""
+    reached, todo = set(), set(names)
     while todo:
         name = todo.pop()
-        seen.add(name)
+        reached.add(name)
         for f in functions.get(name, []):
-            writes |= f.writes
-            todo |= f.reads - seen
-    return writes
+            todo |= f.reads - reached
+    return reached
