@@ -21,7 +21,7 @@ tmpfs included), process count and CPU share bounded for the sandbox as a whole
 
 The runner gets its settings and files on stdin and sends its log and results back over a pipe
 the grader opened (:mod:`course.grade.channel`); the grader never reads a file the submission
-could have written. :func:`run` returns what came, and :func:`protections` says in words which
+could have written. :meth:`Started.finish` returns what came, and :func:`protections` says in words which
 walls were up.
 """
 from __future__ import annotations
@@ -369,11 +369,6 @@ class Started:
         if self.host_work is not None:
             shutil.rmtree(self.host_work, ignore_errors=True)
             self.host_work = None
-
-
-def run(files: dict[str, bytes], config: dict, limits: Limits, n_questions: int, notebook: bytes) -> dict:
-    """Start a sandbox for ``files`` and grade ``notebook`` in it: see :class:`Started`."""
-    return Started(files, config, limits, n_questions).finish(notebook)
 
 
 def _feed(stdin, data: bytes, close: bool) -> None:
