@@ -178,7 +178,9 @@ def _has_solution(cell) -> bool:
 
 def _run(command: list, cwd: Path, what: str) -> float:
     """Run ``command``; its wall time in seconds. A failure raises PeerError with its last lines."""
-    env = {**os.environ, "COURSE_DATA_SOURCE": "sample"}  # the data every grader gives the notebook: the embedded sample
+    env = {**os.environ, "COURSE_DATA_SOURCE": "sample",  # the data every grader gives the notebook: the embedded sample
+           # the tools call their venv's commands by name (nbgrader runs `alembic`), activated or not
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -222,6 +222,34 @@ def test_the_curves_are_one_figure_redrawn_in_place(ref, small_data):
     assert plt.get_fignums() == figures
 
 
+def test_a_kept_frame_gives_the_picture_of_a_full_draw():
+    """Drawing only the lines over a kept frame (axes, ticks, labels) gives, pixel for pixel, what a
+    full draw of the figure gives; a frame is drawn once per set of limits, and limits seen again reuse it."""
+    import io
+
+    from PIL import Image
+
+    def history(scale):
+        e = np.arange(1, 11)
+        # the training loss rises to the top right corner: under the legend, its last marker on the top spine
+        return {"train_loss": list(0.2 * scale * e), "val_loss": list(0.35 + scale / e),
+                "train_error": list(0.05 + scale / e / 5), "val_error": list(0.06 + scale / e / 5)}
+
+    def pixels(png):
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+    curves = ex.Curves()
+    first, other = curves.png(history(1.0)), curves.png(history(1.05))
+    assert curves.frames_drawn == 2 and not np.array_equal(pixels(first), pixels(other))
+    again = curves.png(history(1.0))                  # the first limits again: the kept frame, lines over it
+    assert curves.frames_drawn == 2
+    full = io.BytesIO()
+    curves.canvas.print_png(full)                     # everything drawn from scratch
+    assert np.array_equal(pixels(again), pixels(full.getvalue())) and np.array_equal(pixels(again), pixels(first))
+    curves.png(history(1.0) | {"train_loss": [9.0] * 10})   # other limits: a new frame
+    assert curves.frames_drawn == 3
+
+
 def test_history_is_the_loss_after_each_epoch(ref, small_data):
     """The curves score every epoch's weights (all in one product at the end): the same numbers as
     scoring after each epoch."""
