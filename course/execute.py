@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,14 +32,18 @@ def execute(path: str | os.PathLike, *, allow_errors: bool = False, timeout: int
     Returns the executed notebook; the file is not changed. With ``allow_errors`` a failing cell
     is recorded in its outputs and execution goes on.
     """
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
-    with pinned_environment():
-        client.execute()
+    # the kernel's channels are Unix sockets in a folder of our own (not TCP ports open to every local user)
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets, "kernel"))
+        client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors, record_timing=False,
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        with pinned_environment():
+            client.execute()
     return nb
 
 
