@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,13 +31,13 @@ FULL = WALLS.level.startswith("bwrap")
 needs_bwrap = pytest.mark.skipif(not FULL, reason=f"the bubblewrap sandbox does not start here: {WALLS.why_not}")
 
 
-def probe(cells: list[str], limits: sandbox.Limits = LIMITS) -> tuple[object, dict]:
-    """Grade a notebook of ``cells`` that defines ``probe()``; returns what probe() returned
-    (or raised) and the worker's raw answer."""
+def probe(cells: list[str], limits: sandbox.Limits = LIMITS, files: dict[str, bytes] | None = None) -> tuple[object, dict]:
+    """Grade a notebook of ``cells`` that defines ``probe()`` (with ``files`` laid out in the work
+    folder); returns what probe() returned (or raised) and the worker's raw answer."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     arrays: dict = {}
     tree = plain.encode({"cases": [{"args": (), "kwargs": {}, "judge_args": False}]}, arrays, callables=True)
-    inputs = {"inputs/probe.json": json.dumps(tree).encode(), "inputs/probe.npz": plain.npz_bytes(arrays)}
+    inputs = {"inputs/probe.json": json.dumps(tree).encode(), "inputs/probe.npz": plain.npz_bytes(arrays), **(files or {})}
     raw = execute_submission({"notebook": nbformat.writes(nb).encode(), "questions": ["probe"],
                               "limits": asdict(limits)}, inputs)
     assert "probe" in raw["results"], raw
@@ -143,6 +144,31 @@ def probe():
 """])
     assert value == {"saw_inputs": False, "daemon_alive": False, "inputs_now": True}, value
     assert any("left running were stopped" in n for n in raw["log"]["notes"])
+
+
+def test_the_kernel_uses_the_font_list_the_grader_ships_and_the_package_is_byte_compiled():
+    """The grader ships matplotlib's font list into the sandbox (no kernel looks through the fonts
+    again): a marker put into the shipped list is what the kernel's matplotlib has loaded. And the
+    package the sandbox sees read-only has its bytecode written beforehand."""
+    from course.grade.batch import _font_list
+
+    shipped = _font_list()
+    assert len(shipped) == 1, shipped
+    (name, data), = shipped.items()
+    assert name.startswith("home/mpl/fontlist-v") and name.endswith(".json")
+    marked = {name: json.dumps({**json.loads(data), "course_marker": "shipped"}).encode()}
+    value, _ = probe(["""
+import matplotlib.font_manager
+def probe():
+    return getattr(matplotlib.font_manager.fontManager, "course_marker", "not the shipped list")
+"""], files=marked)
+    assert value == "shipped", value
+
+    sandbox.byte_compile_package.cache_clear()
+    runner_pyc = sandbox.PACKAGE_DIR / "grade" / "__pycache__" / f"runner.{sys.implementation.cache_tag}.pyc"
+    runner_pyc.unlink(missing_ok=True)
+    sandbox.byte_compile_package()
+    assert runner_pyc.is_file()
 
 
 def test_the_pack_helpers_refuse_while_a_question_is_graded():
