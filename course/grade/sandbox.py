@@ -144,8 +144,8 @@ def _command(level: str, uid: int | None, folder_bytes: int) -> list[str]:
 def byte_compile_package() -> None:
     """Write the ``course`` package's bytecode (``__pycache__``) where it is missing or stale, once per
     grader process: the sandbox sees the package read-only, and without it every sandbox compiles the
-    modules its runner and kernel import again (about a second of each sandbox's start-up). Where the
-    package's folder is not writable (a pip install, which compiles it already), nothing is written."""
+    modules its runner and kernel import again. Where the package's folder is not writable (a pip
+    install, which compiles it already), nothing is written."""
     import compileall
     compileall.compile_dir(PACKAGE_DIR, quiet=2)
 
