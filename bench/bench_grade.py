@@ -124,7 +124,7 @@ def throughput(args) -> None:
 
 #: what each peer isolates the student's code from the grader with (course's is read off its records)
 PEER_ISOLATION = {"nbgrader": "none: the student's kernel on the host, as the grader's user",
-                  "otter-grader": "none: no container here (otter run on the host's Python, as the grader's user)"}
+                  "otter-grader": "none: no container (no Docker daemon here; otter run on the host's Python, as the grader's user)"}
 
 
 def peers(args) -> None:
