@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -155,14 +156,15 @@ def peers(args) -> None:
     for tool in tools:
         wrong = sorted({w for _, ws in runs[tool.name] for w in ws})
         isolation = PEER_ISOLATION.get(tool.name) or tool.isolation()
-        ratio = {course_1: f"{' / '.join(f'{r:.2f}x' for r in ratios)} nbgrader's: target <= 0.5x, {verdict}",
-                 nbgrader: "1x"}.get(tool.name, f"{' / '.join(f'{c / n:.2f}x' for c, n in zip(per[tool.name], per[nbgrader]))} nbgrader's")
+        ratio = " / ".join(f"{c / n:.2f}x" for c, n in zip(per[tool.name], per[nbgrader])) + " nbgrader's"
+        if tool.name == nbgrader:
+            ratio = "1x"
+        elif tool.name == course_1:
+            ratio += f": target <= 0.5x, {verdict}"
         rows.append([f"{tool.name} {tool.version}", isolation, " / ".join(f"{s:.2f}" for s in per[tool.name]),
                      f"{len(class_) - len(wrong)}/{len(class_)}" + (f" (wrong: {'; '.join(wrong)})" if wrong else ""),
                      ratio])
-    variants = {}
-    for variant, _, _ in class_.values():
-        variants[variant] = variants.get(variant, 0) + 1
+    variants = Counter(variant for variant, _, _ in class_.values())
     print(f"## Peers\n\n{machine()}; {before} at the start, {after} at the end")
     print(f"class: {len(class_)} submissions of {gp.ASSIGNMENT} ("
           + ", ".join(f"{n} {v}" for v, n in variants.items()) + "), answer key checked; "
