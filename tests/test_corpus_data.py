@@ -2,8 +2,8 @@
 every submission in its folder and nothing else, and gives each real code question of the assignment
 a score within its points; the generated entries are up to date with the solutions they come from.
 
-:func:`left_on_host` is for the grading tests: the host paths that entries tried to create
-(``must_not_exist``) and that exist after grading.
+:func:`on_host` is for the grading tests: whether a host path an entry tried to create
+(``must_not_exist``) exists after grading.
 """
 from __future__ import annotations
 
@@ -30,10 +30,14 @@ def expected_of(folder: Path) -> dict:
     return json.loads((folder / "expected.json").read_text(encoding="utf-8"))
 
 
-def left_on_host(folders=FOLDERS) -> list[str]:
-    """Every ``must_not_exist`` path of the corpus that exists now (call it after grading)."""
-    paths = {p for folder in folders for e in expected_of(folder).values() for p in e.get("must_not_exist", [])}
-    return sorted(p for p in paths if Path(p).exists() or Path(p).is_symlink())
+def on_host(path: str) -> bool:
+    """Whether ``path`` exists on the host (a dangling link counts). A folder this user may not look into
+    (/root, for a test run as an unprivileged user) holds none of it: the submission ran with no more
+    rights than this user (an unprivileged sandbox maps to this uid)."""
+    try:
+        return Path(path).exists() or Path(path).is_symlink()
+    except PermissionError:
+        return False
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
